@@ -110,9 +110,10 @@ class Args:
 
 def make_env(env_id, idx, capture_video, run_name):
     def thunk():
-        env = gym.make(env_id, render_mode="rgb_array" if capture_video and idx == 0 else None)
         if capture_video and idx == 0:
-            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
+            env = gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), f"videos/{run_name}")
+        else:
+            env = gym.make(env_id)
         env = gym.wrappers.RecordEpisodeStatistics(env)  # raw returns, before any normalization
         if isinstance(env.action_space, gym.spaces.Box):
             # The policy acts in [-1, 1] per dimension; RescaleAction maps that onto the environment's
@@ -263,7 +264,7 @@ if __name__ == "__main__":
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     writer = SummaryWriter(f"runs/{run_name}")
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    versions = {"torch": torch.__version__, "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
     writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     # --- seeding ---
@@ -277,6 +278,8 @@ if __name__ == "__main__":
     envs.action_space.seed(args.seed)
     obs_norm = get_wrapper(envs, gym.wrappers.vector.NormalizeObservation)
     reward_norm = get_wrapper(envs, gym.wrappers.vector.NormalizeReward)
+    # an --eval-only run must use the loaded statistics exactly: not even the first reset may shift them
+    obs_norm.update_running_mean = reward_norm.update_running_mean = not args.eval_only
 
     # step 1: initial policy and value function parameters
     agent = Agent(envs, args.init_log_std).to(device)

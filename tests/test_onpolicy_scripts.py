@@ -1,0 +1,114 @@
+"""Each on-policy script end to end, as a user runs it: tiny runs in a temporary folder."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = ["vpg", "ppo", "ppo_penalty", "trpo"]
+COMMON_TAGS = {"charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/value_loss", "losses/policy_loss",
+               "losses/entropy", "losses/explained_variance", "eval/episodic_return"}
+OWN_TAGS = {"vpg": {"losses/approx_kl"}, "ppo": {"losses/approx_kl", "losses/clipfrac"},
+            "ppo_penalty": {"losses/approx_kl", "losses/kl", "charts/beta"},
+            "trpo": {"losses/kl", "charts/step_size", "charts/backtracks", "charts/line_search_success"}}
+TINY = ["--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]
+
+
+def run(script, args, cwd):
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, os.path.join(ROOT, f"{script}.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def run_ok(script, args, cwd):
+    result = run(script, args, cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = glob.glob(os.path.join(cwd, "runs", "*"))
+    return result, run_dir
+
+
+def scalars(run_dir):
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("env_id, extra", [("HalfCheetah-v4", ["--num-envs", "1", "--num-steps", "1024"]), ("CartPole-v1", [])])
+def test_tiny_run_logs_the_contract_tags(script, env_id, extra, tmp_path):
+    result, run_dir = run_ok(script, ["--env-id", env_id, "--total-timesteps", "2048", *TINY, *extra], tmp_path)
+    assert os.path.basename(run_dir).startswith(f"{env_id}__{script}__1__")
+    logged = scalars(run_dir)
+    missing = (COMMON_TAGS | OWN_TAGS[script]) - set(logged)
+    assert not missing, f"missing tags {missing}"
+    assert len(logged["eval/episodic_return"]) == 2
+    assert "global_step=2048" in result.stdout and "eval: mean return" in result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path):
+    train, eval_only = tmp_path / "train", tmp_path / "eval"
+    train.mkdir(), eval_only.mkdir()
+    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "1024", *TINY]
+    _, run_dir = run_ok(script, [*args, "--save-model"], train)
+    model = os.path.join(run_dir, f"{script}.pt")
+    checkpoint = torch.load(model, weights_only=True)
+    assert checkpoint["obs_rms"]["count"] > 1000 and checkpoint["args"]["env_id"] == "Pendulum-v1"
+    assert {"agent", "return_rms", "versions"} <= set(checkpoint)
+    _, eval_dir = run_ok(script, [*args, "--load-model", model, "--eval-only"], eval_only)
+    logged = scalars(eval_dir)
+    # same deterministic policy, same normalization, same evaluation seed: the very same returns
+    assert logged["eval/episodic_return"] == scalars(run_dir)["eval/episodic_return"]
+    assert "charts/episodic_return" not in logged  # nothing was trained
+    assert torch.load(model, weights_only=True)["obs_rms"]["count"] == checkpoint["obs_rms"]["count"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_same_seed_logs_identical_returns(script, tmp_path):
+    logs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        _, run_dir = run_ok(script, ["--env-id", "CartPole-v1", "--total-timesteps", "1024", *TINY], tmp_path / name)
+        logs.append(scalars(run_dir))
+    assert len(logs[0]["charts/episodic_return"]) > 10
+    for tag in ("charts/episodic_return", "losses/value_loss", "eval/episodic_return"):
+        assert logs[0][tag] == logs[1][tag]
+
+
+BAD_INPUTS = [
+    (["--env-id", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+    (["--env-id", "no_such_module:Env-v0"], "no_such_module"),
+    (["--total-timesteps", "0"], "--total-timesteps"),
+    (["--num-envs", "-1"], "--num-envs"),
+    (["--num-steps", "0"], "--num-steps"),
+    (["--num-steps", "64", "--total-timesteps", "10"], "one batch"),
+    (["--eval-only"], "--load-model"),
+    (["--load-model", "missing.pt"], "missing.pt"),
+    (["--env-id", "Blackjack-v1"], "Tuple"),
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_bad_input_gives_one_line_message(script, tmp_path):
+    for args, mentioned in BAD_INPUTS:
+        result = run(script, args, tmp_path)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        error_lines = [line for line in result.stderr.splitlines() if f"{script}.py: error:" in line]
+        assert len(error_lines) == 1 and mentioned in error_lines[0], (args, result.stderr)
+    assert not os.path.exists(tmp_path / "runs")  # no work started
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_bootstraps_through_time_limit_truncation(script, tmp_path):
+    """StopOrGo-v0 (tests/toy_envs.py): an agent that bootstraps through the 2-step time limit learns
+    to "go" (deterministic return 0.4); one that treated truncation as termination would "stop" (1.0)."""
+    args = ["--env-id", "tests.toy_envs:StopOrGo-v0", "--gamma", "0.95", "--num-envs", "4", "--num-steps", "64",
+            "--total-timesteps", "4096", "--eval-episodes", "3"]
+    _, run_dir = run_ok(script, args, tmp_path)
+    assert scalars(run_dir)["eval/episodic_return"] == pytest.approx([0.4, 0.4, 0.4])

@@ -1,0 +1,466 @@
+"""Trust Region Policy Optimization (TRPO), single file.
+
+TRPO takes the largest policy step that keeps the mean KL divergence from the data-collecting policy
+within delta: a natural-gradient step, found by conjugate gradient on Fisher-vector products and
+scaled to the trust region, then a backtracking line search that accepts it only when the KL
+constraint holds and the surrogate improves (Schulman et al. 2015). Spinning Up's pseudocode, step by
+step as the comments below name them:
+
+    1. input: initial policy parameters theta_0, initial value function parameters phi_0
+    2. for k = 0, 1, 2, ... do
+    3.   collect trajectories D_k by running pi_k = pi(theta_k) in the environment
+    4.   compute rewards-to-go R_t
+    5.   compute advantage estimates A_t (GAE-lambda) based on the value function V_phi_k
+    6.   estimate the policy gradient g_k = grad_theta E[ pi_theta(a_t | s_t) / pi_theta_k(a_t | s_t) A_t ]
+    7.   use conjugate gradient to compute x_k ~= H_k^-1 g_k, H_k the Hessian of the mean KL (Fisher matrix)
+    8.   update the policy by backtracking line search with
+             theta_{k+1} = theta_k + alpha^j sqrt(2 delta / (x_k^T H_k x_k)) x_k,
+         j the smallest value that keeps KL(pi_theta_k || pi_theta_{k+1}) <= delta and improves the surrogate
+    9.   fit the value function by regression on mean-squared error (several full-batch steps):
+             phi_{k+1} = argmin E[ (V_phi(s_t) - R_t)^2 ]
+   10. end for
+
+GAE (Schulman et al. 2016): delta_t = r_t + gamma V(s_{t+1}) - V(s_t),
+A_t = sum_l (gamma lambda)^l delta_{t+l}, cut at episode ends; R_t = A_t + V(s_t).
+
+References: Schulman et al., "Trust Region Policy Optimization" (2015); Schulman et al., "High-Dimensional
+Continuous Control Using GAE" (2016); spinningup.openai.com/en/latest/algorithms/trpo.html
+
+Run:  python trpo.py --env-id HalfCheetah-v4      then   tensorboard --logdir runs
+"""
+
+import os
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.optim as optim
+import tyro
+from torch.distributions import Categorical, Independent, Normal, kl_divergence
+from torch.utils.tensorboard import SummaryWriter
+
+# the distributions' argument checks cost ~5% of a step; the inputs here are valid by construction
+torch.distributions.Distribution.set_default_validate_args(False)
+
+
+@dataclass
+class Args:
+    # --- common ---
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """name of this experiment, part of the run folder's name"""
+    seed: int = 1
+    """seed of random, numpy, torch and the environments"""
+    torch_deterministic: bool = True
+    """set `torch.backends.cudnn.deterministic`"""
+    cuda: bool = True
+    """use the GPU when one is present (else the CPU)"""
+    env_id: str = "HalfCheetah-v4"
+    """a registered gymnasium id, or `module:EnvId` for an environment of your own package"""
+    total_timesteps: int = 1_000_000
+    """environment steps to train for, summed over the parallel environments"""
+    gamma: float = 0.99
+    """discount factor gamma (0.99 is the usual value for MuJoCo)"""
+    capture_video: bool = False
+    """record episodes of the first environment to `videos/{run_name}/`"""
+    save_model: bool = False
+    """write `runs/{run_name}/{exp_name}.pt` (weights, normalization statistics, args, versions)"""
+    load_model: str | None = None
+    """start from this checkpoint (a `.pt` written by --save-model)"""
+    eval_only: bool = False
+    """with --load-model: evaluate (and, with --capture-video, record) without training"""
+    eval_episodes: int = 10
+    """episodes of the deterministic policy to run after training (0 skips)"""
+
+    # --- on-policy ---
+    num_envs: int = 1
+    """parallel environments N collecting each batch"""
+    num_steps: int = 2048
+    """steps per environment per iteration T; a batch holds N * T steps"""
+    gae_lambda: float = 0.97
+    """GAE lambda: 0 is one-step TD, 1 is Monte Carlo (0.97, Spinning Up's TRPO)"""
+
+    # --- TRPO ---
+    delta: float = 0.01
+    """delta, the trust region: the largest mean KL(pi_old || pi_new) of one step (0.01, Spinning Up)"""
+    cg_iters: int = 10
+    """conjugate-gradient iterations to approximate H^-1 g (10, Spinning Up)"""
+    cg_damping: float = 0.1
+    """damping added to the Fisher matrix, H + damping I, for a stable solve (0.1, Spinning Up)"""
+    backtrack_iters: int = 10
+    """most line-search shrinks before the step is given up (10, Spinning Up)"""
+    backtrack_coef: float = 0.8
+    """alpha, the line search's shrink factor per backtrack (0.8, Spinning Up)"""
+    vf_learning_rate: float = 1e-3
+    """Adam learning rate of the value function (vf_lr 1e-3, Spinning Up)"""
+    anneal_lr: bool = True
+    """decay the value function's learning rate linearly to 0 over the run"""
+    train_v_iters: int = 80
+    """full-batch gradient steps on the value function per batch (80, Spinning Up)"""
+    norm_adv: bool = True
+    """normalize advantages over the batch (Spinning Up does)"""
+    init_log_std: float = -0.69
+    """initial log standard deviation of the Gaussian policy: log 0.5, smaller than CleanRL's 0 (std 1),
+    as the study recommends; actions live in [-1, 1] (rescaled to the environment's bounds)"""
+
+
+def make_env(env_id, idx, capture_video, run_name):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), f"videos/{run_name}")
+        else:
+            env = gym.make(env_id)
+        env = gym.wrappers.RecordEpisodeStatistics(env)  # raw returns, before any normalization
+        if isinstance(env.action_space, gym.spaces.Box):
+            # The policy acts in [-1, 1] per dimension; RescaleAction maps that onto the environment's
+            # own bounds (Pendulum +-2, Humanoid +-0.4). The Gaussian sample is unbounded, so it is
+            # clipped there; the log-prob stays that of the unclipped sample.
+            env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+            env = gym.wrappers.ClipAction(env)
+        return env
+
+    return thunk
+
+
+def make_envs(args, num_envs, run_name, capture_video=False):
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, capture_video, run_name) for i in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+    )
+    # Running mean/std normalization of observations and scaling of rewards by the std of the
+    # discounted return (gamma of the run); both statistics are shared by the N environments and
+    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step.
+    envs = gym.wrappers.vector.NormalizeObservation(envs)
+    envs = gym.wrappers.vector.TransformObservation(envs, lambda obs: np.clip(obs, -10, 10))
+    envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
+    envs = gym.wrappers.vector.TransformReward(envs, lambda reward: np.clip(reward, -10, 10))
+    return envs
+
+
+def get_wrapper(envs, wrapper_type):
+    while not isinstance(envs, wrapper_type):
+        envs = envs.env
+    return envs
+
+
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def mlp(in_dim, out_dim, out_std):
+    return nn.Sequential(
+        layer_init(nn.Linear(in_dim, 64)), nn.Tanh(),
+        layer_init(nn.Linear(64, 64)), nn.Tanh(),
+        layer_init(nn.Linear(64, out_dim), std=out_std),
+    )
+
+
+class Agent(nn.Module):
+    """Separate policy and value networks, 64-64 tanh; Gaussian policy with a state-independent
+    log-std for Box actions, categorical for Discrete actions."""
+
+    def __init__(self, envs, init_log_std):
+        super().__init__()
+        obs_dim = int(np.prod(envs.single_observation_space.shape))
+        self.continuous = isinstance(envs.single_action_space, gym.spaces.Box)
+        act_dim = int(np.prod(envs.single_action_space.shape)) if self.continuous else envs.single_action_space.n
+        self.critic = mlp(obs_dim, 1, out_std=1.0)
+        # a 100x smaller last policy layer starts every action near the mean 0 (Andrychowicz et al.)
+        self.actor = mlp(obs_dim, act_dim, out_std=0.01)
+        if self.continuous:
+            self.actor_logstd = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+
+    def value(self, obs):
+        return self.critic(obs).squeeze(-1)
+
+    def dist(self, obs):
+        if self.continuous:
+            mean = self.actor(obs)
+            # Independent sums the per-dimension log-probs and entropies of the diagonal Gaussian
+            return Independent(Normal(mean, self.actor_logstd.exp().expand_as(mean)), 1)
+        return Categorical(logits=self.actor(obs))
+
+
+def compute_gae(rewards, values, next_value, terminations, dones, gamma, gae_lambda):
+    """GAE(lambda) advantages and value targets for a (T, N) rollout.
+
+    `values[t]` is V(s_t) and `next_value` is V(s_T). In NEXT_STEP autoreset mode, the observation
+    after an episode's last step is its TRUE final observation, so `values[t + 1]` (or `next_value`)
+    is V(final state) there."""
+    next_values = torch.cat([values[1:], next_value.unsqueeze(0)])
+    advantages = torch.zeros_like(rewards)
+    lastgaelam = torch.zeros_like(next_value)
+    for t in reversed(range(len(rewards))):
+        # Bootstrap from V(s_{t+1}) unless s_{t+1} is terminal. A time-limit truncation is NOT
+        # terminal: its value is bootstrapped from the true final observation.
+        delta = rewards[t] + gamma * next_values[t] * (1.0 - terminations[t]) - values[t]
+        # The trace stops at every episode end (terminated OR truncated): step t + 1 is then the
+        # autoreset step, not the continuation of this episode.
+        lastgaelam = delta + gamma * gae_lambda * (1.0 - dones[t]) * lastgaelam
+        advantages[t] = lastgaelam
+    return advantages, advantages + values
+
+
+def surrogate(logprob, old_logprob, advantages):
+    """L(theta) = E[pi_theta(a | s) / pi_old(a | s) A]: equals 0 at theta_old, and its gradient there
+    is the policy gradient g."""
+    return ((logprob - old_logprob).exp() * advantages).mean()
+
+
+def conjugate_gradient(Avp, b, iters, residual_tol=1e-10):
+    """Solve A x = b for symmetric positive-definite A, given only the product v -> A v."""
+    x = torch.zeros_like(b)
+    r, p = b.clone(), b.clone()  # residual b - A x and search direction, with x = 0
+    rr = r @ r
+    for _ in range(iters):
+        Ap = Avp(p)
+        alpha = rr / (p @ Ap)
+        x += alpha * p
+        r -= alpha * Ap
+        rr_new = r @ r
+        if rr_new < residual_tol:
+            break
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def fisher_vector_product(kl_grad, params, v, damping):
+    """(H + damping I) v with H the Hessian of the mean KL at theta_old, by double backpropagation:
+    H v = grad (grad KL . v), where `kl_grad` = grad KL was computed with create_graph=True. The KL's
+    first derivative is 0 at theta_old and its Hessian there is the Fisher information matrix."""
+    hv = torch.autograd.grad(kl_grad @ v, params, retain_graph=True)
+    return nn.utils.parameters_to_vector(hv) + damping * v
+
+
+def evaluate(agent, envs, num_episodes, device, seed):
+    """Deterministic policy (the Gaussian mean, the categorical argmax); raw episodic returns."""
+    returns = []
+    obs, _ = envs.reset(seed=seed)
+    while len(returns) < num_episodes:
+        with torch.no_grad():
+            action = agent.dist(torch.as_tensor(obs, dtype=torch.float32, device=device)).mode
+        obs, _, _, _, infos = envs.step(action.cpu().numpy())
+        if "_episode" in infos:
+            returns += infos["episode"]["r"][infos["_episode"]].tolist()
+    return returns[:num_episodes]
+
+
+def fail(message):
+    sys.exit(f"{os.path.basename(__file__)}: error: {message}")
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    script = os.path.basename(__file__)
+
+    # --- check the input before any work ---
+    batch_size = args.num_envs * args.num_steps
+    for name in ("total_timesteps", "num_envs", "num_steps", "train_v_iters", "cg_iters", "backtrack_iters"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.delta <= 0 or not 0 < args.backtrack_coef < 1:
+        fail(f"--delta must be positive and --backtrack-coef in (0, 1), got {args.delta} and {args.backtrack_coef}")
+    if not args.eval_only and args.total_timesteps < batch_size:
+        fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num-envs * num-steps = {batch_size})")
+    if args.eval_only and args.load_model is None:
+        fail("--eval-only needs --load-model PATH")
+    if args.load_model is not None and not os.path.isfile(args.load_model):
+        fail(f"--load-model: no such file {args.load_model!r}")
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
+    try:
+        probe = gym.make(args.env_id)
+    except Exception as e:  # unknown id, missing module or dependency
+        fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
+    if not isinstance(probe.action_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        fail(f"{args.env_id} has action space {probe.action_space}; {script} supports Box and Discrete")
+    if not isinstance(probe.observation_space, gym.spaces.Box):
+        fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a Box")
+    probe.close()
+
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
+
+    # --- seeding ---
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = make_envs(args, args.num_envs, run_name, args.capture_video and not args.eval_only)
+    envs.action_space.seed(args.seed)
+    obs_norm = get_wrapper(envs, gym.wrappers.vector.NormalizeObservation)
+    reward_norm = get_wrapper(envs, gym.wrappers.vector.NormalizeReward)
+    # an --eval-only run must use the loaded statistics exactly: not even the first reset may shift them
+    obs_norm.update_running_mean = reward_norm.update_running_mean = not args.eval_only
+
+    # step 1: initial policy and value function parameters
+    agent = Agent(envs, args.init_log_std).to(device)
+    policy_params = [p for name, p in agent.named_parameters() if not name.startswith("critic.")]
+    vf_optimizer = optim.Adam(agent.critic.parameters(), lr=args.vf_learning_rate, fused=True)  # fused: one kernel for all parameters
+    if args.load_model is not None:
+        try:
+            checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
+            agent.load_state_dict(checkpoint["agent"])
+            for rms, stats in ((obs_norm.obs_rms, checkpoint["obs_rms"]), (reward_norm.return_rms, checkpoint["return_rms"])):
+                rms.mean, rms.var, rms.count = stats["mean"].numpy(), stats["var"].numpy(), stats["count"].item()
+        except Exception as e:
+            fail(f"cannot load {args.load_model!r}: {e}".splitlines()[0])
+
+    # rollout storage, preallocated on the training device
+    obs_shape = envs.single_observation_space.shape
+    obs = torch.zeros((args.num_steps, args.num_envs) + obs_shape, device=device)
+    actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape, device=device)
+    logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
+    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
+    terminations = torch.zeros((args.num_steps, args.num_envs), device=device)
+    dones = torch.zeros((args.num_steps, args.num_envs), device=device)
+    valid = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
+    values = torch.zeros((args.num_steps, args.num_envs), device=device)
+
+    global_step = 0
+    start_time = time.time()
+    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+    next_done = torch.zeros(args.num_envs, device=device)
+    num_iterations = 0 if args.eval_only else args.total_timesteps // batch_size
+    recent_returns = []
+
+    # step 2: for k = 0, 1, 2, ...
+    for iteration in range(1, num_iterations + 1):
+        if args.anneal_lr:
+            vf_optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.vf_learning_rate
+
+        # step 3: collect a batch with the current policy
+        for step in range(args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            # After an episode ends, the env's next step is gymnasium's autoreset step: it ignores the
+            # action and returns the reset observation with reward 0. It is not a transition of the
+            # environment, so it is masked out of every loss and statistic below.
+            valid[step] = next_done == 0
+            with torch.no_grad():
+                dist = agent.dist(next_obs)
+                action = dist.sample()
+                logprobs[step] = dist.log_prob(action)
+                values[step] = agent.value(next_obs)
+            actions[step] = action
+            next_obs, reward, terminated, truncated, infos = envs.step(action.cpu().numpy())
+            rewards[step] = torch.as_tensor(reward, device=device)
+            terminations[step] = torch.as_tensor(terminated, device=device)
+            next_done = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
+            dones[step] = next_done
+            # at an episode's end this is its TRUE final observation (NEXT_STEP mode); its value
+            # bootstraps a truncated episode
+            next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+            if "_episode" in infos:
+                for r, l in zip(infos["episode"]["r"][infos["_episode"]], infos["episode"]["l"][infos["_episode"]]):
+                    writer.add_scalar("charts/episodic_return", r, global_step)
+                    writer.add_scalar("charts/episodic_length", l, global_step)
+                    recent_returns = (recent_returns + [float(r)])[-20:]
+
+        # steps 4-5: GAE advantages and rewards-to-go
+        with torch.no_grad():
+            next_value = agent.value(next_obs)
+            advantages, returns = compute_gae(rewards, values, next_value, terminations, dones, args.gamma, args.gae_lambda)
+
+        b_inds = valid.flatten().nonzero().squeeze(-1)  # autoreset steps contribute nothing
+        b_obs = obs.reshape((-1,) + obs_shape)
+        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
+        b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
+        b_obs, b_actions, b_logprobs, b_advantages, b_returns = (x[b_inds] for x in (b_obs, b_actions, b_logprobs, b_advantages, b_returns))
+        if args.norm_adv:
+            b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
+
+        # step 6: the policy gradient g of the surrogate at theta_old
+        with torch.no_grad():
+            old_dist = agent.dist(b_obs)  # pi_theta_k, fixed: no gradient flows into it
+        dist = agent.dist(b_obs)
+        entropy = dist.entropy().mean()
+        surr_old = surrogate(dist.log_prob(b_actions), b_logprobs, b_advantages)
+        g = nn.utils.parameters_to_vector(torch.autograd.grad(surr_old, policy_params, retain_graph=True))
+
+        # step 7: x ~= H^-1 g by conjugate gradient; H v by double backprop through the mean KL
+        mean_kl = kl_divergence(old_dist, dist).mean()
+        kl_grad = nn.utils.parameters_to_vector(torch.autograd.grad(mean_kl, policy_params, create_graph=True))
+        Hvp = lambda v: fisher_vector_product(kl_grad, policy_params, v, args.cg_damping)
+        x = conjugate_gradient(Hvp, g, args.cg_iters)
+        # the step that reaches the trust region's edge in the quadratic model: 1/2 s^T H s = delta
+        step_size = math.sqrt(2 * args.delta / (x @ Hvp(x)).item())
+
+        # step 8: backtracking line search from the full step; keep the old parameters if no shrink works
+        old_params = nn.utils.parameters_to_vector(policy_params).detach()
+        success = False
+        with torch.no_grad():
+            for backtracks in range(args.backtrack_iters):
+                nn.utils.vector_to_parameters(old_params + args.backtrack_coef**backtracks * step_size * x, policy_params)
+                new_dist = agent.dist(b_obs)
+                kl = kl_divergence(old_dist, new_dist).mean().item()
+                improvement = (surrogate(new_dist.log_prob(b_actions), b_logprobs, b_advantages) - surr_old).item()
+                if kl <= args.delta and improvement > 0:
+                    success = True
+                    break
+            if not success:
+                nn.utils.vector_to_parameters(old_params, policy_params)
+                kl = 0.0
+        pg_loss = -surr_old
+
+        # step 9: fit the value function on the rewards-to-go
+        for _ in range(args.train_v_iters):
+            v_loss = 0.5 * ((agent.value(b_obs) - b_returns) ** 2).mean()
+            vf_optimizer.zero_grad(set_to_none=True)
+            v_loss.backward()
+            vf_optimizer.step()
+
+        if not torch.isfinite(nn.utils.parameters_to_vector(agent.parameters())).all():
+            writer.close()
+            fail(f"training diverged: non-finite parameters after the update at global step {global_step}")
+        y_pred, y_true = b_values[b_inds], b_returns
+        explained_var = 1 - (y_true - y_pred).var() / y_true.var()
+        sps = int(global_step / (time.time() - start_time))
+        writer.add_scalar("charts/learning_rate", vf_optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy.item(), global_step)
+        writer.add_scalar("losses/kl", kl, global_step)
+        writer.add_scalar("charts/step_size", step_size * args.backtrack_coef**backtracks if success else 0.0, global_step)
+        writer.add_scalar("charts/backtracks", backtracks if success else args.backtrack_iters, global_step)
+        writer.add_scalar("charts/line_search_success", float(success), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        if iteration % max(1, num_iterations // 20) == 0 or iteration == num_iterations:
+            mean_return = np.mean(recent_returns) if recent_returns else float("nan")
+            print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}", flush=True)
+
+    if args.save_model and not args.eval_only:
+        model_path = f"runs/{run_name}/{args.exp_name}.pt"
+        stats = lambda rms: {"mean": torch.as_tensor(rms.mean), "var": torch.as_tensor(rms.var), "count": torch.tensor(rms.count)}
+        torch.save({"agent": agent.state_dict(), "obs_rms": stats(obs_norm.obs_rms), "return_rms": stats(reward_norm.return_rms),
+                    "args": vars(args), "versions": versions}, model_path)
+        print(f"model saved to {model_path}")
+
+    if args.eval_episodes > 0:
+        # the training statistics, frozen: evaluation must not shift the normalization
+        eval_envs = make_envs(args, 1, f"{run_name}/eval", args.capture_video)
+        eval_norm = get_wrapper(eval_envs, gym.wrappers.vector.NormalizeObservation)
+        eval_norm.obs_rms, eval_norm.update_running_mean = obs_norm.obs_rms, False
+        episodic_returns = evaluate(agent, eval_envs, args.eval_episodes, device, args.seed + 1)
+        for idx, episodic_return in enumerate(episodic_returns):
+            writer.add_scalar("eval/episodic_return", episodic_return, idx)
+        print(f"eval: mean return {np.mean(episodic_returns):.1f} over {len(episodic_returns)} deterministic episodes")
+        eval_envs.close()
+
+    envs.close()
+    writer.close()
