@@ -112,3 +112,14 @@ def test_bootstraps_through_time_limit_truncation(script, tmp_path):
             "--total-timesteps", "4096", "--eval-episodes", "3"]
     _, run_dir = run_ok(script, args, tmp_path)
     assert scalars(run_dir)["eval/episodic_return"] == pytest.approx([0.4, 0.4, 0.4])
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_divergence_stops_with_a_clear_message(script, tmp_path):
+    lr_flag = "--vf-learning-rate" if script == "trpo" else "--learning-rate"
+    result = run(script, ["--env-id", "CartPole-v1", lr_flag, "1e38", "--no-anneal-lr", "--num-steps", "256",
+                          "--total-timesteps", "4096", "--eval-episodes", "0"], tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{script}.py: error: training diverged" in result.stderr and "global step" in result.stderr
+    (run_dir,) = glob.glob(os.path.join(tmp_path, "runs", "*"))
+    assert "charts/episodic_return" in scalars(run_dir)  # what was logged stays readable
