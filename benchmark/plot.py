@@ -1,0 +1,130 @@
+"""Learning curves and final-return tables from the scripts' TensorBoard runs.
+
+    python benchmark/plot.py benchmark/runs --out benchmark/results --hardware "2-core CPU" --command "..."
+
+Reads every run folder `{env_id}__{exp_name}__{seed}__{time}` below the given folders with TensorBoard's
+own event reader and writes to --out:
+- `{env_id}__{algo}.csv`: seed,global_step,episodic_return for every finished training episode;
+- `{env_id}.png`: all algorithms on one figure, mean over seeds with a 95% confidence band (Student t),
+  x = environment steps, with the command, commit, versions and hardware written under it;
+- `summary.csv` (algo,env_id,total_timesteps,seeds,final_return_mean,final_return_std,eval_return_mean,
+  sps_median,commit,hardware) and `summary.md`: CleanRL's metric (mean of the last 100 training episodes
+  per run, then mean +- std over seeds) and the deterministic evaluation return.
+"""
+
+import argparse
+import csv
+import glob
+import os
+import subprocess
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+# two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond the table)
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_mean", "final_return_std",
+                   "eval_return_mean", "sps_median", "commit", "hardware"]
+
+
+def load_runs(folders):
+    """(env_id, algo) -> seed -> {tag: (steps, values)}"""
+    groups = defaultdict(dict)
+    for folder in folders:
+        for run_dir in sorted(glob.glob(os.path.join(folder, "*__*__*__*"))):
+            env_id, algo, seed, _ = os.path.basename(run_dir).split("__")
+            acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+            acc.Reload()
+            groups[(env_id, algo)][int(seed)] = {
+                tag: (np.array([e.step for e in acc.Scalars(tag)]), np.array([e.value for e in acc.Scalars(tag)]))
+                for tag in acc.Tags()["scalars"]
+            }
+    return groups
+
+
+def curve_band(seeds, grid, window=20):
+    """Per seed: the mean of the last `window` episodes finished by each grid step; then the mean over
+    seeds and the half-width of its 95% confidence interval."""
+    curves = []
+    for series in seeds.values():
+        steps, returns = series["charts/episodic_return"]
+        ends = np.searchsorted(steps, grid, side="right")
+        curves.append([returns[max(0, e - window) : e].mean() if e > 0 else np.nan for e in ends])
+    curves = np.array(curves)
+    n = len(curves)
+    mean = curves.mean(0)
+    half = T95.get(n - 1, 1.96) * curves.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    return mean, half
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="folders holding run folders")
+    parser.add_argument("--out", default="benchmark/results")
+    parser.add_argument("--hardware", default="unspecified", help="the machine that made the runs")
+    parser.add_argument("--command", default="", help="the command that made the runs, printed under each figure")
+    parser.add_argument("--commit", default=None, help="the commit that made the runs (default: HEAD)")
+    parser.add_argument("--versions", default="", help="library versions, printed under each figure")
+    args = parser.parse_args()
+    commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    os.makedirs(args.out, exist_ok=True)
+    groups = load_runs(args.runs)
+
+    rows = []
+    for (env_id, algo), seeds in sorted(groups.items()):
+        with open(os.path.join(args.out, f"{env_id}__{algo}.csv"), "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["seed", "global_step", "episodic_return"])
+            for seed, series in sorted(seeds.items()):
+                for step, value in zip(*series["charts/episodic_return"]):
+                    writer.writerow([seed, step, f"{value:.2f}"])
+        finals = [s["charts/episodic_return"][1][-100:].mean() for s in seeds.values()]
+        evals = [s["eval/episodic_return"][1].mean() for s in seeds.values() if "eval/episodic_return" in s]
+        rows.append({
+            "algo": algo, "env_id": env_id,
+            "total_timesteps": int(max(s["charts/SPS"][0][-1] for s in seeds.values())),
+            "seeds": " ".join(map(str, sorted(seeds))),
+            "final_return_mean": round(float(np.mean(finals)), 1), "final_return_std": round(float(np.std(finals)), 1),
+            "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
+            "sps_median": int(np.median([np.median(s["charts/SPS"][1]) for s in seeds.values()])),
+            "commit": commit, "hardware": args.hardware,
+        })
+
+    with open(os.path.join(args.out, "summary.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, SUMMARY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(args.out, "summary.md"), "w") as f:
+        f.write("| algo | env | steps | seeds | last-100 return, mean +- std over seeds | eval return | median SPS |\n|-|-|-|-|-|-|-|\n")
+        for r in rows:
+            f.write(f"| {r['algo']} | {r['env_id']} | {r['total_timesteps']} | {r['seeds']} | "
+                    f"{r['final_return_mean']} +- {r['final_return_std']} | {r['eval_return_mean']} | {r['sps_median']} |\n")
+
+    for env_id in sorted({env for env, _ in groups}):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for (env, algo), seeds in sorted(groups.items()):
+            if env != env_id:
+                continue
+            # up to the shortest run: past its end a seed has no data
+            grid = np.linspace(0, min(s["charts/episodic_return"][0][-1] for s in seeds.values()), 200)
+            mean, half = curve_band(seeds, grid)
+            ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seeds)")
+            ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (mean of last 20 episodes)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.text(0.01, 0.01, f"{args.command}\ncommit {commit}; {args.versions}; {args.hardware}; band: 95% CI over seeds",
+                 fontsize=7, va="bottom")
+        fig.subplots_adjust(bottom=0.2)
+        fig.savefig(os.path.join(args.out, f"{env_id}.png"), dpi=100)
+        plt.close(fig)
+    print(open(os.path.join(args.out, "summary.md")).read())
+
+
+if __name__ == "__main__":
+    main()
