@@ -1,0 +1,390 @@
+"""Deep Deterministic Policy Gradient (DDPG), single file.
+
+DDPG learns a Q-function from off-policy data with a Bellman target, and a deterministic policy
+mu(s) that climbs the Q-function's gradient with respect to the action (Lillicrap et al. 2016).
+Spinning Up's pseudocode, step by step as the comments below name them:
+
+     1. input: initial policy parameters theta, Q-function parameters phi, empty replay buffer D
+     2. set target parameters equal to main parameters: theta_targ <- theta, phi_targ <- phi
+     3. repeat
+     4.   observe state s and select action a = clip(mu_theta(s) + eps, a_low, a_high), eps ~ N
+     5.   execute a in the environment
+     6.   observe next state s', reward r, and done signal d to indicate whether s' is terminal
+     7.   store (s, a, r, s', d) in replay buffer D
+     8.   if s' is terminal, reset environment state
+     9.   if it's time to update then
+    10.     for however many updates do
+    11.       randomly sample a batch of transitions B = {(s, a, r, s', d)} from D
+    12.       compute targets y(r, s', d) = r + gamma (1 - d) Q_phi_targ(s', mu_theta_targ(s'))
+    13.       update the Q-function by one step of gradient descent on
+                  (1/|B|) sum_B (Q_phi(s, a) - y(r, s', d))^2
+    14.       update the policy by one step of gradient ascent on (1/|B|) sum_B Q_phi(s, mu_theta(s))
+    15.       update the target networks: phi_targ <- rho phi_targ + (1 - rho) phi,
+                                          theta_targ <- rho theta_targ + (1 - rho) theta
+    16.     end for
+    17.   end if
+    18. until convergence
+
+Here rho = 1 - tau, one update follows every environment step once learning starts, and the actor and
+target updates happen every `policy_frequency` critic updates (CleanRL's defaults). Exploration noise
+eps ~ N(0, (sigma * scale)^2) is Gaussian in units of each action dimension's half-range `scale`.
+
+References: Lillicrap et al., "Continuous control with deep reinforcement learning" (2016);
+Silver et al., "Deterministic Policy Gradient Algorithms" (2014); Fujimoto et al. (2018) for the
+settings; spinningup.openai.com/en/latest/algorithms/ddpg.html; CleanRL's ddpg_continuous_action.py.
+
+Run:  python ddpg.py --env-id HalfCheetah-v4      then   tensorboard --logdir runs
+"""
+
+import copy
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.optim as optim
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclass
+class Args:
+    # --- common ---
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """name of this experiment, part of the run folder's name"""
+    seed: int = 1
+    """seed of random, numpy, torch and the environments"""
+    torch_deterministic: bool = True
+    """set `torch.backends.cudnn.deterministic`"""
+    cuda: bool = True
+    """use the GPU when one is present (else the CPU)"""
+    env_id: str = "HalfCheetah-v4"
+    """a registered gymnasium id with Box actions, or `module:EnvId` for an environment of your own package"""
+    total_timesteps: int = 1_000_000
+    """environment steps to train for"""
+    gamma: float = 0.99
+    """discount factor gamma (0.99 is the usual value for MuJoCo)"""
+    capture_video: bool = False
+    """record episodes of the first environment to `videos/{run_name}/`"""
+    save_model: bool = False
+    """write `runs/{run_name}/{exp_name}.pt` (weights, args, versions)"""
+    load_model: str | None = None
+    """start from this checkpoint (a `.pt` written by --save-model)"""
+    eval_only: bool = False
+    """with --load-model: evaluate (and, with --capture-video, record) without training"""
+    eval_episodes: int = 10
+    """episodes of the deterministic policy to run after training (0 skips)"""
+
+    # --- off-policy ---
+    buffer_size: int = 1_000_000
+    """replay buffer capacity |D| in transitions, oldest overwritten first (1e6 holds a whole default run)"""
+    batch_size: int = 256
+    """transitions |B| per gradient step (256, CleanRL; the DDPG paper used 64)"""
+    learning_starts: int = 25_000
+    """steps of uniformly random actions that fill the buffer before any update (25e3, CleanRL)"""
+    tau: float = 0.005
+    """polyak coefficient tau: target <- (1 - tau) target + tau online, Spinning Up's rho = 1 - tau
+    (0.005, CleanRL and the TD3 paper; the DDPG paper used 0.001)"""
+
+    # --- DDPG ---
+    learning_rate: float = 3e-4
+    """Adam learning rate of the actor and the critic (3e-4, CleanRL; the DDPG paper used 1e-4 and 1e-3)"""
+    exploration_noise: float = 0.1
+    """std sigma of the Gaussian action noise in units of each dimension's half-range (0.1, CleanRL;
+    the DDPG paper used Ornstein-Uhlenbeck noise)"""
+    policy_frequency: int = 2
+    """update the actor and the targets once every this many critic updates (2, CleanRL; 1 in the paper)"""
+
+
+def make_env(env_id, idx, capture_video, run_name):
+    def thunk():
+        env = gym.make(env_id, render_mode="rgb_array" if capture_video and idx == 0 else None)
+        if capture_video and idx == 0:
+            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
+        env = gym.wrappers.RecordEpisodeStatistics(env)
+        return env
+
+    return thunk
+
+
+def make_envs(args, num_envs, run_name, capture_video=False):
+    # NEXT_STEP autoreset: the step that ends an episode returns its TRUE final observation; the
+    # env's next step call is the reset (see step_and_store)
+    return gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, capture_video, run_name) for i in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+    )
+
+
+def mlp(in_dim, out_dim):
+    return nn.Sequential(nn.Linear(in_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, out_dim))
+
+
+class QNetwork(nn.Module):
+    """Q(s, a): a 256-256 ReLU network on the concatenated observation and action."""
+
+    def __init__(self, envs):
+        super().__init__()
+        obs_dim = int(np.prod(envs.single_observation_space.shape))
+        act_dim = int(np.prod(envs.single_action_space.shape))
+        self.net = mlp(obs_dim + act_dim, 1)
+
+    def forward(self, obs, actions):
+        return self.net(torch.cat([obs, actions], 1)).squeeze(-1)
+
+
+class Actor(nn.Module):
+    """Deterministic policy mu(s) = bias + scale * tanh(net(s)), 256-256 ReLU."""
+
+    def __init__(self, envs):
+        super().__init__()
+        obs_dim = int(np.prod(envs.single_observation_space.shape))
+        act_dim = int(np.prod(envs.single_action_space.shape))
+        self.net = mlp(obs_dim, act_dim)
+        # tanh gives [-1, 1]; the affine map onto the environment's own bounds per dimension
+        # (Pendulum +-2, Humanoid +-0.4) never assumes +-1. Buffers: saved with the weights, not trained.
+        low, high = envs.single_action_space.low, envs.single_action_space.high
+        self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.as_tensor((high + low) / 2.0, dtype=torch.float32))
+
+    def forward(self, obs):
+        return self.action_bias + self.action_scale * torch.tanh(self.net(obs))
+
+
+class ReplayBuffer:
+    """Circular buffer of transitions (s, a, r, s', d), preallocated on the training device.
+
+    A transition is one row of `storage` (columns: obs, actions, reward, next_obs, termination), so
+    storing an environment step is one host-to-device copy and sampling a batch is one gather."""
+
+    def __init__(self, size, obs_dim, act_dim, device):
+        self.widths = [obs_dim, act_dim, 1, obs_dim, 1]
+        self.storage = torch.zeros((size, sum(self.widths)), device=device)
+        self.pos, self.count = 0, 0
+
+    def add(self, obs, actions, rewards, next_obs, terminations):
+        rows = np.concatenate([obs, actions, rewards[:, None], next_obs, terminations[:, None]], axis=1)
+        idx = torch.arange(self.pos, self.pos + len(rows), device=self.storage.device) % len(self.storage)
+        self.storage[idx] = torch.as_tensor(rows, dtype=torch.float32, device=self.storage.device)
+        self.pos = (self.pos + len(rows)) % len(self.storage)
+        self.count = min(self.count + len(rows), len(self.storage))
+
+    def sample(self, batch_size):
+        idx = torch.randint(0, self.count, (batch_size,), device=self.storage.device)
+        obs, actions, rewards, next_obs, terminations = self.storage[idx].split(self.widths, dim=1)
+        return obs, actions, rewards.squeeze(1), next_obs, terminations.squeeze(1)
+
+
+def step_and_store(envs, rb, obs, actions, autoreset):
+    """Steps 5-8: execute a, observe (s', r, d), store (s, a, r, s', d); returns s', the new autoreset
+    mask and the infos."""
+    next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+    # An env whose previous step ended its episode was only reset by this call (NEXT_STEP mode: the
+    # action was ignored, the reward is 0): that is no transition of the environment, never store it.
+    keep = ~autoreset
+    # At an episode's end next_obs is its TRUE final observation, and d is `terminated` alone: a
+    # time-limit truncation is stored as non-terminal, so its target bootstraps from Q(s', a').
+    rb.add(obs[keep], actions[keep], rewards[keep], next_obs[keep], terminations[keep])
+    return next_obs, terminations | truncations, infos
+
+
+def bellman_target(rewards, terminations, next_q, gamma):
+    """y = r + gamma (1 - d) Q_targ(s', a'); d must be `terminated`, never `terminated or truncated`:
+    a state cut off by a time limit still has a future worth Q_targ(s', a')."""
+    return rewards + gamma * (1.0 - terminations) * next_q
+
+
+@torch.no_grad()
+def polyak_update(target, online, tau):
+    """theta_targ <- (1 - tau) theta_targ + tau theta: targets that trail the online networks slowly
+    keep the regression target y from chasing the critic being fitted to it."""
+    for target_param, param in zip(target.parameters(), online.parameters()):
+        target_param.lerp_(param, tau)
+
+
+def add_exploration_noise(actions, action_scale, action_bias, exploration_noise):
+    """a = clip(mu(s) + eps, low, high), eps ~ N(0, (sigma * scale)^2): sigma is in units of each
+    dimension's half-range, so 0.1 explores 10% of every dimension whatever its bounds."""
+    noise = torch.randn_like(actions) * exploration_noise * action_scale
+    return (actions + noise).clamp(action_bias - action_scale, action_bias + action_scale)
+
+
+def evaluate(actor, envs, num_episodes, device, seed):
+    """Deterministic policy mu(s), without exploration noise; raw episodic returns."""
+    returns = []
+    obs, _ = envs.reset(seed=seed)
+    while len(returns) < num_episodes:
+        with torch.no_grad():
+            actions = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
+        if "_episode" in infos:
+            returns += infos["episode"]["r"][infos["_episode"]].tolist()
+    return returns[:num_episodes]
+
+
+def fail(message):
+    sys.exit(f"{os.path.basename(__file__)}: error: {message}")
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    script = os.path.basename(__file__)
+
+    # --- check the input before any work ---
+    for name in ("total_timesteps", "buffer_size", "batch_size", "policy_frequency"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not args.eval_only and not 0 <= args.learning_starts < args.total_timesteps:
+        fail(f"--learning-starts {args.learning_starts} must be in [0, --total-timesteps {args.total_timesteps})")
+    if not 0 < args.tau <= 1:
+        fail(f"--tau must be in (0, 1], got {args.tau}")
+    if args.exploration_noise < 0:
+        fail(f"--exploration-noise must be non-negative, got {args.exploration_noise}")
+    if args.eval_only and args.load_model is None:
+        fail("--eval-only needs --load-model PATH")
+    if args.load_model is not None and not os.path.isfile(args.load_model):
+        fail(f"--load-model: no such file {args.load_model!r}")
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
+    try:
+        probe = gym.make(args.env_id)
+    except Exception as e:  # unknown id, missing module or dependency
+        fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
+    if not isinstance(probe.action_space, gym.spaces.Box) or not probe.action_space.is_bounded():
+        fail(f"{script} requires a bounded Box action space, {args.env_id} has {probe.action_space}")
+    if not isinstance(probe.observation_space, gym.spaces.Box) or len(probe.observation_space.shape) != 1:
+        fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
+    probe.close()
+
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
+
+    # --- seeding ---
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = make_envs(args, 1, run_name, args.capture_video and not args.eval_only)
+    envs.action_space.seed(args.seed)
+
+    # step 1: initial policy and Q-function parameters, empty replay buffer
+    actor = Actor(envs).to(device)
+    qf1 = QNetwork(envs).to(device)
+    if args.load_model is not None:
+        try:
+            checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
+            actor.load_state_dict(checkpoint["actor"])
+            qf1.load_state_dict(checkpoint["qf1"])
+        except Exception as e:
+            fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
+    actor_optimizer = optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True)
+    q_optimizer = optim.Adam(qf1.parameters(), lr=args.learning_rate, fused=True)
+    obs_dim, act_dim = int(np.prod(envs.single_observation_space.shape)), int(np.prod(envs.single_action_space.shape))
+    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
+
+    # step 2: target parameters equal to the main parameters
+    target_actor = copy.deepcopy(actor)
+    qf1_target = copy.deepcopy(qf1)
+
+    start_time = time.time()
+    obs, _ = envs.reset(seed=args.seed)
+    autoreset = np.zeros(envs.num_envs, dtype=bool)
+    num_steps = 0 if args.eval_only else args.total_timesteps
+    recent_returns = []
+
+    # step 3: repeat
+    for global_step in range(1, num_steps + 1):
+        # step 4: a = clip(mu(s) + eps, low, high); uniformly random actions until learning starts
+        if global_step <= args.learning_starts:
+            actions = envs.action_space.sample()
+        else:
+            with torch.no_grad():
+                actions = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+                actions = add_exploration_noise(actions, actor.action_scale, actor.action_bias, args.exploration_noise)
+            actions = actions.cpu().numpy()
+
+        # steps 5-8: execute a, observe s', r, d, store the transition; gymnasium resets finished envs
+        obs, autoreset, infos = step_and_store(envs, rb, obs, actions, autoreset)
+        if "_episode" in infos:
+            for r, l in zip(infos["episode"]["r"][infos["_episode"]], infos["episode"]["l"][infos["_episode"]]):
+                writer.add_scalar("charts/episodic_return", r, global_step)
+                writer.add_scalar("charts/episodic_length", l, global_step)
+                recent_returns = (recent_returns + [float(r)])[-20:]
+
+        # steps 9-10: one update per environment step once learning starts
+        if global_step > args.learning_starts:
+            # step 11: a random batch from D
+            b_obs, b_actions, b_rewards, b_next_obs, b_terminations = rb.sample(args.batch_size)
+
+            with torch.no_grad():
+                # step 12: y = r + gamma (1 - d) Q_targ(s', mu_targ(s')), d = terminated only (bellman_target)
+                next_q = qf1_target(b_next_obs, target_actor(b_next_obs))
+                target_q = bellman_target(b_rewards, b_terminations, next_q, args.gamma)
+
+            # step 13: one gradient step on the mean-squared Bellman error
+            qf1_values = qf1(b_obs, b_actions)
+            qf_loss = F.mse_loss(qf1_values, target_q)
+            q_optimizer.zero_grad(set_to_none=True)
+            qf_loss.backward()
+            q_optimizer.step()
+
+            if global_step % args.policy_frequency == 0:
+                # step 14: ascend Q(s, mu(s)). The gradient flows through the critic into the actor, but
+                # the critic's own weights must not learn from this loss: frozen while it is built.
+                qf1.requires_grad_(False)
+                actor_loss = -qf1(b_obs, actor(b_obs)).mean()
+                qf1.requires_grad_(True)
+                actor_optimizer.zero_grad(set_to_none=True)
+                actor_loss.backward()
+                actor_optimizer.step()
+
+                # step 15: targets trail the online networks (rho = 1 - tau)
+                polyak_update(target_actor, actor, args.tau)
+                polyak_update(qf1_target, qf1, args.tau)
+
+            if global_step % (100 * args.policy_frequency) == 0:  # every 100th actor update
+                scalars = {
+                    "losses/qf_loss": qf_loss.item(),
+                    "losses/qf1_values": qf1_values.mean().item(),
+                    "losses/actor_loss": actor_loss.item(),
+                }
+                for tag, value in scalars.items():
+                    writer.add_scalar(tag, value, global_step)
+                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                if not all(map(math.isfinite, scalars.values())):
+                    writer.close()
+                    fail(f"training diverged: non-finite loss at global step {global_step}")
+
+        if global_step % max(1, num_steps // 20) == 0 or global_step == num_steps:
+            sps = int(global_step / (time.time() - start_time))
+            mean_return = np.mean(recent_returns) if recent_returns else float("nan")
+            print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}", flush=True)
+
+    if args.save_model and not args.eval_only:
+        model_path = f"runs/{run_name}/{args.exp_name}.pt"
+        checkpoint = {"actor": actor.state_dict(), "qf1": qf1.state_dict()}
+        torch.save({**checkpoint, "args": vars(args), "versions": versions}, model_path)
+        print(f"model saved to {model_path}")
+
+    if args.eval_episodes > 0:
+        eval_envs = make_envs(args, 1, f"{run_name}/eval", args.capture_video)
+        episodic_returns = evaluate(actor, eval_envs, args.eval_episodes, device, args.seed + 1)
+        for idx, episodic_return in enumerate(episodic_returns):
+            writer.add_scalar("eval/episodic_return", episodic_return, idx)
+        print(f"eval: mean return {np.mean(episodic_returns):.1f} over {len(episodic_returns)} deterministic episodes")
+        eval_envs.close()
+
+    envs.close()
+    writer.close()

@@ -1,0 +1,313 @@
+"""Tests of the off-policy scripts ddpg.py, td3.py and sac.py: their math against independent
+computations, the replay buffer against gymnasium's autoreset step, and tiny runs of each script."""
+
+import importlib
+import math
+import os
+import runpy
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
+
+from tests import toy_envs_continuous as toy
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = ["ddpg", "td3", "sac"]
+TOY_ENV = "tests.toy_envs_continuous:StepCount-v0"
+# asymmetric bounds, as in the toy environment: scale = [2, 0.25], bias = [1, 0.25]
+LOW, HIGH = torch.tensor([-1.0, 0.0]), torch.tensor([3.0, 0.5])
+SCALE, BIAS = (HIGH - LOW) / 2, (HIGH + LOW) / 2
+TINY = ["--learning-starts", "100", "--batch-size", "32", "--buffer-size", "1000"]
+
+
+@pytest.fixture(params=SCRIPTS)
+def algo(request):
+    return importlib.import_module(request.param)
+
+
+def run(script, *args, cwd):
+    """Run a script as a user would, from `cwd`, so that runs/ lands there. One thread each: the
+    tests start several at once on a small machine, where OpenMP threads would wait on each other."""
+    return subprocess.run(
+        [sys.executable, str(REPO / f"{script}.py"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+    )
+
+
+def exit_message(script, *args):
+    """Run a script in this process up to its sys.exit(message): sys.exit(str) is what prints
+    "<script>: error: ..." with exit status 1 and no traceback (checked end to end in a subprocess
+    below); any other exception fails the test. Much faster than a subprocess per case."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", [f"{script}.py", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(REPO / f"{script}.py"), run_name="__main__")
+    message = exit_info.value.code
+    assert isinstance(message, str) and len(message.splitlines()) == 1, message
+    return message
+
+
+def logged_scalars(cwd):
+    """{tag: [(step, value), ...]} of the one run under cwd/runs."""
+    (run_dir,) = (cwd / "runs").iterdir()
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+# --- math ---
+
+
+def test_tanh_gaussian_log_prob_is_the_change_of_variables():
+    sac = importlib.import_module("sac")
+    torch.manual_seed(0)
+    mean, log_std = torch.randn(256, 2, dtype=torch.float64), torch.randn(256, 2, dtype=torch.float64).clamp(-2, 1)
+    u = mean + log_std.exp() * torch.randn_like(mean)
+    # reference: torch's own transformed distribution, in float64 so that atanh(tanh(u)) is exact enough
+    squashed = TransformedDistribution(
+        Normal(mean, log_std.exp()), [TanhTransform(), AffineTransform(BIAS.double(), SCALE.double())]
+    )
+    expected = squashed.log_prob(BIAS.double() + SCALE.double() * torch.tanh(u)).sum(-1)
+    actual = sac.tanh_gaussian_log_prob(mean.float(), log_std.float(), u.float(), SCALE)
+    torch.testing.assert_close(actual, expected.float(), atol=1e-4, rtol=1e-4)
+
+    # and an explicit Jacobian of u -> bias + scale * tanh(u) for one sample
+    jacobian = torch.autograd.functional.jacobian(lambda x: BIAS.double() + SCALE.double() * torch.tanh(x), u[0])
+    expected_0 = Normal(mean[0], log_std[0].exp()).log_prob(u[0]).sum() - torch.linalg.slogdet(jacobian).logabsdet
+    torch.testing.assert_close(actual[0], expected_0.float(), atol=1e-4, rtol=1e-4)
+
+
+def test_tanh_gaussian_log_prob_is_finite_at_the_bounds():
+    """At |u| = 20, 1 - tanh(u)^2 rounds to 0; the exact value is log(1 - tanh^2 u) = log 4 - 2|u| + O(e^-40)."""
+    sac = importlib.import_module("sac")
+    u = torch.tensor([[20.0, -20.0]])
+    mean, log_std = torch.zeros(1, 2), torch.zeros(1, 2)
+    expected = Normal(mean, 1.0).log_prob(u).sum() - (2 * (math.log(4) - 40.0) + torch.log(SCALE).sum())
+    actual = sac.tanh_gaussian_log_prob(mean, log_std, u, SCALE)
+    assert torch.isfinite(actual).all()
+    torch.testing.assert_close(actual, expected.reshape(1))
+
+
+def test_sac_actor_samples_within_the_bounds_and_acts_deterministically():
+    sac = importlib.import_module("sac")
+    envs = sac.make_envs(sac.Args(env_id=TOY_ENV), 1, "unused")
+    torch.manual_seed(0)
+    actor = sac.Actor(envs)
+    with torch.no_grad():
+        nn.init.constant_(actor.net[-1].bias, 5.0)  # push mean and std up: samples pile up at the bounds
+        actions, log_prob, deterministic = actor.get_action(torch.rand(1000, 1))
+    assert ((actions >= LOW) & (actions <= HIGH)).all() and torch.isfinite(log_prob).all()
+    assert ((deterministic >= LOW) & (deterministic <= HIGH)).all()
+    torch.testing.assert_close(actor.action_scale, SCALE)
+    torch.testing.assert_close(actor.action_bias, BIAS)
+
+
+def test_polyak_update(algo):
+    torch.manual_seed(0)
+    online, target = nn.Linear(3, 2), nn.Linear(3, 2)
+    online_before = [p.detach().clone() for p in online.parameters()]
+    expected = [0.9 * t.detach() + 0.1 * o.detach() for t, o in zip(target.parameters(), online.parameters())]
+    algo.polyak_update(target, online, 0.1)
+    for t, e in zip(target.parameters(), expected):
+        torch.testing.assert_close(t.detach(), e)
+    for o, before in zip(online.parameters(), online_before):
+        assert torch.equal(o.detach(), before)  # the online network is untouched
+    algo.polyak_update(target, online, 1.0)
+    for t, o in zip(target.parameters(), online.parameters()):
+        assert torch.equal(t.detach(), o.detach())
+
+
+def test_bellman_target_bootstraps_through_truncation(algo):
+    # a step that continues, a terminated step, and a time-limit truncation (stored with d = 0)
+    rewards, terminations = torch.tensor([1.0, 1.0, 1.0]), torch.tensor([0.0, 1.0, 0.0])
+    next_q = torch.tensor([10.0, 10.0, 10.0])
+    target = algo.bellman_target(rewards, terminations, next_q, 0.9)
+    torch.testing.assert_close(target, torch.tensor([10.0, 1.0, 10.0]))
+
+
+@pytest.mark.parametrize("name", ["ddpg", "td3"])
+def test_exploration_noise_is_scaled_per_dimension_and_clipped(name):
+    module = importlib.import_module(name)
+    torch.manual_seed(0)
+    centre = BIAS.expand(100_000, 2)
+    noise = module.add_exploration_noise(centre, SCALE, BIAS, 0.1) - centre
+    torch.testing.assert_close(noise.std(0), 0.1 * SCALE, rtol=0.02, atol=0)
+    torch.testing.assert_close(noise.mean(0), torch.zeros(2), rtol=0, atol=0.003)
+    at_high = module.add_exploration_noise(HIGH.expand(1000, 2), SCALE, BIAS, 1.0)
+    assert ((at_high >= LOW) & (at_high <= HIGH)).all() and (at_high == HIGH).float().mean() > 0.4
+
+
+def test_target_policy_smoothing_noise_is_scaled_clipped_and_bounded():
+    td3 = importlib.import_module("td3")
+    torch.manual_seed(0)
+    centre = BIAS.expand(100_000, 2)
+    noise = td3.target_policy_smoothing(centre, SCALE, BIAS, 0.2, 100.0) - centre  # clip far away
+    torch.testing.assert_close(noise.std(0), 0.2 * SCALE, rtol=0.02, atol=0)
+    clipped = td3.target_policy_smoothing(centre, SCALE, BIAS, 1.0, 0.5) - centre
+    assert (clipped.abs() <= 0.5 * SCALE + 1e-6).all()
+    assert ((clipped.abs() - 0.5 * SCALE).abs() < 1e-6).float().mean() > 0.55  # P(|N(0, 1)| > 0.5) = 0.62
+    at_high = td3.target_policy_smoothing(HIGH.expand(1000, 2), SCALE, BIAS, 1.0, 0.5)
+    assert ((at_high >= HIGH - 0.5 * SCALE - 1e-6) & (at_high <= HIGH)).all()
+
+
+def test_entropy_temperature_loss_and_target_entropy():
+    sac = importlib.import_module("sac")
+    assert sac.target_entropy_heuristic(gym.spaces.Box(-0.4, 0.4, (17,))) == -17.0
+    assert sac.target_entropy_heuristic(gym.spaces.Box(LOW.numpy(), HIGH.numpy())) == -2.0
+    for log_prob, alpha_moves in ((3.0, "up"), (-3.0, "down")):  # entropy -3 or 3 against the target -2
+        log_alpha = torch.tensor([math.log(0.5)], requires_grad=True)
+        log_probs = torch.full((8,), log_prob, requires_grad=True)
+        loss = sac.temperature_loss(log_alpha, log_probs, -2.0)
+        torch.testing.assert_close(loss, torch.tensor(-0.5 * (log_prob - 2.0)))
+        loss.backward()
+        assert (log_alpha.grad < 0).item() == (alpha_moves == "up")  # gradient descent raises alpha if grad < 0
+        assert log_probs.grad is None  # the policy gets no gradient from the temperature's loss
+
+
+# --- replay buffer ---
+
+
+def test_replay_buffer_is_circular_and_samples_only_what_it_holds(algo):
+    rb = algo.ReplayBuffer(3, 1, 2, torch.device("cpu"))
+    for i in range(5):
+        rb.add(np.array([[i]]), np.array([[i, -i]]), np.array([i]), np.array([[i + 1]]), np.array([i % 2 == 0]))
+    assert rb.count == 3 and sorted(rb.storage[:, 0].tolist()) == [2.0, 3.0, 4.0]
+    obs, actions, rewards, next_obs, terminations = rb.sample(200)
+    assert obs.shape == (200, 1) and actions.shape == (200, 2) and rewards.shape == terminations.shape == (200,)
+    assert set(obs[:, 0].tolist()) == {2.0, 3.0, 4.0}
+    torch.testing.assert_close(next_obs[:, 0], obs[:, 0] + 1)
+    torch.testing.assert_close(terminations, (obs[:, 0] % 2 == 0).float())
+
+
+def test_buffer_skips_autoreset_steps_and_keeps_true_final_observations(algo):
+    """Drives the scripts' own step-and-store path on StepCount-v0 (see tests/toy_envs_continuous.py)."""
+    envs = algo.make_envs(algo.Args(env_id=TOY_ENV), 2, "unused")
+    envs.action_space.seed(0)
+    rb = algo.ReplayBuffer(1000, 1, 2, torch.device("cpu"))
+    obs, _ = envs.reset(seed=0)
+    autoreset = np.zeros(envs.num_envs, dtype=bool)
+    num_steps, autoreset_steps = 200, 0
+    for _ in range(num_steps):
+        autoreset_steps += autoreset.sum()
+        obs, autoreset, _ = algo.step_and_store(envs, rb, obs, envs.action_space.sample(), autoreset)
+
+    s, a, r, s_next, d = (x[:, 0] for x in rb.storage[: rb.count].split(rb.widths, dim=1))
+    assert autoreset_steps > 0 and rb.count == envs.num_envs * num_steps - autoreset_steps
+    # every stored transition is a real step t -> t + 1; an autoreset step would go from t back to 0
+    torch.testing.assert_close(s_next, s + 1)
+    torch.testing.assert_close(r, s_next)
+    torch.testing.assert_close(d, (a > toy.TERMINATE_ABOVE).float())
+    truncated = (s_next == toy.TIME_LIMIT) & (d == 0)
+    terminated = d == 1
+    assert truncated.any() and terminated.any()
+    # truncated: stored with the true final observation (t = TIME_LIMIT, not the reset 0) and d = 0, so
+    # the Bellman target bootstraps; terminated: no bootstrap
+    target = algo.bellman_target(r, d, torch.full_like(r, 100.0), 0.5)
+    torch.testing.assert_close(target[truncated], r[truncated] + 50.0)
+    torch.testing.assert_close(target[terminated], r[terminated])
+
+
+# --- whole scripts ---
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_tiny_runs_log_the_contract_and_checkpoints_reload(script, tmp_path, monkeypatch):
+    train, evaluate = tmp_path / "train", tmp_path / "eval"
+    train.mkdir(), evaluate.mkdir()
+    result = run(script, "--env-id", "HalfCheetah-v4", "--total-timesteps", "300", *TINY,
+                 "--eval-episodes", "1", "--save-model", cwd=train)
+    assert result.returncode == 0, result.stderr
+    assert "eval: mean return" in result.stdout
+    scalars = logged_scalars(train)
+    q_losses = ["losses/qf_loss"] if script == "ddpg" else ["losses/qf1_loss", "losses/qf2_loss", "losses/qf2_values"]
+    sac_tags = ["charts/alpha", "charts/entropy", "losses/alpha_loss"] if script == "sac" else []
+    for tag in ["charts/SPS", "losses/actor_loss", "losses/qf1_values", "eval/episodic_return", *q_losses, *sac_tags]:
+        assert tag in scalars, tag
+    (checkpoint_path,) = (train / "runs").glob(f"*/{script}.pt")
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    assert checkpoint["args"]["env_id"] == "HalfCheetah-v4" and "torch" in checkpoint["versions"]
+
+    # the same deterministic policy on the same evaluation seed returns exactly the same
+    result = run(script, "--env-id", "HalfCheetah-v4", "--eval-only", "--load-model", str(checkpoint_path),
+                 "--eval-episodes", "1", cwd=evaluate)
+    assert result.returncode == 0, result.stderr
+    reloaded = logged_scalars(evaluate)
+    assert reloaded["eval/episodic_return"] == scalars["eval/episodic_return"]
+    assert not any(tag.startswith("losses/") for tag in reloaded)  # no training happened
+    monkeypatch.chdir(evaluate)
+
+    # a checkpoint of another environment is refused in one line
+    message = exit_message(script, "--env-id", "Pendulum-v1", "--eval-only", "--load-model", str(checkpoint_path))
+    assert message.startswith(f"{script}.py: error: cannot load") and "size mismatch" in message
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_same_seed_logs_identical_numbers(script, tmp_path):
+    # 450 steps: Pendulum's episodes end at steps 200 and 401 (step 201 is the autoreset step)
+    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "450", *TINY, "--eval-episodes", "0"]
+    folders = [tmp_path / "first", tmp_path / "second"]
+    for folder in folders:
+        folder.mkdir()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda folder: run(script, *args, cwd=folder), folders))
+    assert all(result.returncode == 0 for result in results), results[0].stderr
+    first, second = ({tag: v for tag, v in logged_scalars(folder).items() if tag != "charts/SPS"} for folder in folders)
+    assert [step for step, _ in first["charts/episodic_return"]] == [200, 401] and "charts/episodic_length" in first
+    assert first == second
+
+
+BAD_INPUTS = [
+    (["--env-id", "CartPole-v1"], "requires a bounded Box action space, CartPole-v1 has Discrete(2)"),
+    (["--env-id", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
+    (["--env-id", "tests.no_such_module:Env-v0"], "cannot make environment"),
+    (["--total-timesteps", "0"], "--total-timesteps must be positive"),
+    (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--buffer-size", "-1"], "--buffer-size must be positive"),
+    (["--tau", "1.5"], "--tau must be in (0, 1]"),
+    (["--total-timesteps", "300", "--learning-starts", "300"], "--learning-starts 300 must be in [0, --total-timesteps 300)"),
+    (["--eval-only"], "--eval-only needs --load-model"),
+    (["--load-model", "missing.pt"], "--load-model: no such file 'missing.pt'"),
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[" ".join(args) for args, _ in BAD_INPUTS])
+def test_bad_input_stops_before_any_work(script, args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    actual = exit_message(script, *args)
+    assert actual.startswith(f"{script}.py: error: ") and message in actual
+    assert not (tmp_path / "runs").exists()
+
+
+# a run whose loss blows up stops at the first logging step (200: every 100 * policy_frequency steps)
+DIVERGING = {
+    "ddpg": ["--learning-rate", "1e30"],
+    "td3": ["--learning-rate", "1e30"],
+    "sac": ["--q-lr", "1e30", "--policy-lr", "1e30"],
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_discrete_env_and_divergence_end_in_one_line(script, tmp_path):
+    cases = [
+        (["--env-id", "CartPole-v1"], "requires a bounded Box action space, CartPole-v1 has Discrete(2)"),
+        (["--env-id", "Pendulum-v1", "--total-timesteps", "300", *TINY, *DIVERGING[script]],
+         "training diverged: non-finite loss at global step 200"),
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda case: run(script, *case[0], cwd=tmp_path), cases))
+    for (args, message), result in zip(cases, results):
+        stderr = result.stderr.strip()
+        assert result.returncode == 1 and "Traceback" not in stderr, (args, stderr)
+        assert stderr.splitlines()[-1].startswith(f"{script}.py: error: ") and message in stderr, (args, stderr)
+    assert len(results[0].stderr.strip().splitlines()) == 1
+    assert "losses/actor_loss" in logged_scalars(tmp_path)  # the diverged run's logs stay readable

@@ -1,0 +1,40 @@
+"""Tiny continuous-action environment for the off-policy tests, usable from any script as
+`--env-id tests.toy_envs_continuous:StepCount-v0`.
+
+StepCount-v0 makes every transition recognizable, so a test can read a replay buffer and tell a real
+transition from gymnasium's autoreset step and a true final observation from a reset one:
+
+- the observation is [t], the number of steps taken in the episode: 0 after reset, t >= 1 after any
+  step, so no final observation looks like a reset observation;
+- the reward of a step is the new t, so r = s'[0] = s[0] + 1 for every real transition, whereas the
+  autoreset step "goes" from the final t back to 0 with reward 0;
+- the action space is asymmetric, low = [-1, 0], high = [3, 0.5]; the episode terminates when
+  a[0] > TERMINATE_ABOVE (a quarter of uniformly random actions) and is truncated by a TimeLimit after
+  TIME_LIMIT steps, so random play yields both kinds of episode end.
+"""
+
+import gymnasium as gym
+import numpy as np
+
+TIME_LIMIT = 5
+TERMINATE_ABOVE = 2.0
+
+
+class StepCount(gym.Env):
+    def __init__(self, render_mode=None):  # the scripts' make_env passes render_mode; nothing renders
+        self.observation_space = gym.spaces.Box(0.0, np.inf, (1,), np.float32)
+        self.action_space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([3.0, 0.5], np.float32))
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([self.t], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = bool(action[0] > TERMINATE_ABOVE)
+        return np.array([self.t], np.float32), float(self.t), terminated, False, {}
+
+
+gym.register("StepCount-v0", entry_point=StepCount, max_episode_steps=TIME_LIMIT)
