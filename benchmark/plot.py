@@ -17,6 +17,7 @@ import csv
 import glob
 import os
 import subprocess
+import textwrap
 from collections import defaultdict
 
 import matplotlib
@@ -118,9 +119,9 @@ def main():
         ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (mean of last 20 episodes)")
         ax.legend()
         ax.grid(alpha=0.3)
-        fig.text(0.01, 0.01, f"{args.command}\ncommit {commit}; {args.versions}; {args.hardware}; band: 95% CI over seeds",
-                 fontsize=7, va="bottom")
-        fig.subplots_adjust(bottom=0.2)
+        footer = f"{args.command}\ncommit {commit}; {args.versions}; {args.hardware}; band: 95% CI over seeds"
+        fig.text(0.01, 0.01, "\n".join(textwrap.fill(line, 150) for line in footer.splitlines()), fontsize=7, va="bottom")
+        fig.subplots_adjust(bottom=0.22)
         fig.savefig(os.path.join(args.out, f"{env_id}.png"), dpi=100)
         plt.close(fig)
     print(open(os.path.join(args.out, "summary.md")).read())
