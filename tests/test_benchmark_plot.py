@@ -1,0 +1,52 @@
+"""benchmark/plot.py on two synthetic runs written the way the scripts write them."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmark"))
+import plot  # noqa: E402
+
+
+def write_run(folder, seed, returns, evals):
+    writer = SummaryWriter(os.path.join(folder, f"Toy-v0__algo__{seed}__0"))
+    for i, r in enumerate(returns):
+        writer.add_scalar("charts/episodic_return", r, (i + 1) * 10)
+        writer.add_scalar("charts/SPS", 100 * seed, (i + 1) * 10)
+    for i, r in enumerate(evals):
+        writer.add_scalar("eval/episodic_return", r, i)
+    writer.close()
+
+
+def test_summary_csv_and_curves(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(150.0), [10.0, 20.0])
+    write_run(runs, 2, np.arange(150.0) + 100, [30.0])
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out),
+                             "--hardware", "test machine", "--commit", "abc123"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert list(row) == plot.SUMMARY_COLUMNS
+    # last 100 episodes: mean of 50..149 = 99.5 and of 150..249 = 199.5
+    assert float(row["final_return_mean"]) == pytest.approx(149.5) and float(row["final_return_std"]) == pytest.approx(50.0)
+    assert float(row["eval_return_mean"]) == pytest.approx((15.0 + 30.0) / 2)
+    assert row["seeds"] == "1 2" and row["total_timesteps"] == "1500" and row["sps_median"] == "150"
+    assert row["commit"] == "abc123" and row["hardware"] == "test machine"
+    rows = list(csv.DictReader(open(out / "Toy-v0__algo.csv")))
+    assert len(rows) == 300 and rows[0] == {"seed": "1", "global_step": "10", "episodic_return": "0.00"}
+    assert (out / "Toy-v0.png").stat().st_size > 0
+
+
+def test_curve_band_is_a_t_interval_over_seeds():
+    steps = np.arange(1, 11) * 10.0
+    seeds = {s: {"charts/episodic_return": (steps, np.full(10, float(v)))} for s, v in [(1, 0.0), (2, 2.0), (3, 4.0)]}
+    mean, half = plot.curve_band(seeds, np.array([5.0, 50.0, 100.0]), window=3)
+    assert np.isnan(mean[0])  # no episode finished yet
+    np.testing.assert_allclose(mean[1:], [2.0, 2.0])
+    np.testing.assert_allclose(half[1:], plot.T95[2] * 2.0 / np.sqrt(3))  # sample std 2, n = 3
