@@ -65,6 +65,9 @@ class Args:
     """set `torch.backends.cudnn.deterministic`"""
     cuda: bool = True
     """use the GPU when one is present (else the CPU)"""
+    torch_threads: int = 1
+    """CPU threads of torch; 1 is the fastest for these small networks and lets one run per core
+    go at once (benchmark/results/speed.md)"""
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id with Box actions, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
@@ -239,7 +242,7 @@ if __name__ == "__main__":
     script = os.path.basename(__file__)
 
     # --- check the input before any work ---
-    for name in ("total_timesteps", "buffer_size", "batch_size", "policy_frequency"):
+    for name in ("total_timesteps", "torch_threads", "buffer_size", "batch_size", "policy_frequency"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not args.eval_only and not 0 <= args.learning_starts < args.total_timesteps:
@@ -274,6 +277,7 @@ if __name__ == "__main__":
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    torch.set_num_threads(args.torch_threads)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 

@@ -61,6 +61,9 @@ class Args:
     """set `torch.backends.cudnn.deterministic`"""
     cuda: bool = True
     """use the GPU when one is present (else the CPU)"""
+    torch_threads: int = 1
+    """CPU threads of torch; 1 is the fastest for these small networks and lets one run per core
+    go at once (benchmark/results/speed.md)"""
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
@@ -199,15 +202,15 @@ def compute_gae(rewards, values, next_value, terminations, dones, gamma, gae_lam
     after an episode's last step is its TRUE final observation, so `values[t + 1]` (or `next_value`)
     is V(final state) there."""
     next_values = torch.cat([values[1:], next_value.unsqueeze(0)])
+    # Bootstrap from V(s_{t+1}) unless s_{t+1} is terminal. A time-limit truncation is NOT
+    # terminal: its value is bootstrapped from the true final observation.
+    deltas = rewards + gamma * next_values * (1.0 - terminations) - values
     advantages = torch.zeros_like(rewards)
     lastgaelam = torch.zeros_like(next_value)
     for t in reversed(range(len(rewards))):
-        # Bootstrap from V(s_{t+1}) unless s_{t+1} is terminal. A time-limit truncation is NOT
-        # terminal: its value is bootstrapped from the true final observation.
-        delta = rewards[t] + gamma * next_values[t] * (1.0 - terminations[t]) - values[t]
         # The trace stops at every episode end (terminated OR truncated): step t + 1 is then the
         # autoreset step, not the continuation of this episode.
-        lastgaelam = delta + gamma * gae_lambda * (1.0 - dones[t]) * lastgaelam
+        lastgaelam = deltas[t] + gamma * gae_lambda * (1.0 - dones[t]) * lastgaelam
         advantages[t] = lastgaelam
     return advantages, advantages + values
 
@@ -250,7 +253,7 @@ if __name__ == "__main__":
 
     # --- check the input before any work ---
     batch_size = args.num_envs * args.num_steps
-    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
+    for name in ("total_timesteps", "torch_threads", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.num_minibatches > batch_size:
@@ -285,6 +288,7 @@ if __name__ == "__main__":
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    torch.set_num_threads(args.torch_threads)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
@@ -307,22 +311,19 @@ if __name__ == "__main__":
         except Exception as e:
             fail(f"cannot load {args.load_model!r}: {e}".splitlines()[0])
 
-    # rollout storage, preallocated on the training device
+    # rollout storage, preallocated: what the policy saw and did on the training device; what the
+    # environment returned in numpy, moved to the device once per batch (no per-step copies)
     obs_shape = envs.single_observation_space.shape
     obs = torch.zeros((args.num_steps, args.num_envs) + obs_shape, device=device)
     actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape, device=device)
-    logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
-    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
-    terminations = torch.zeros((args.num_steps, args.num_envs), device=device)
-    dones = torch.zeros((args.num_steps, args.num_envs), device=device)
-    valid = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
-    values = torch.zeros((args.num_steps, args.num_envs), device=device)
+    rewards, terminations, dones = (np.zeros((args.num_steps, args.num_envs), dtype=np.float32) for _ in range(3))
+    valid = np.zeros((args.num_steps, args.num_envs), dtype=bool)
 
     global_step = 0
     start_time = time.time()
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
-    next_done = torch.zeros(args.num_envs, device=device)
+    next_done = np.zeros(args.num_envs, dtype=bool)
     num_iterations = 0 if args.eval_only else args.total_timesteps // batch_size
     beta = args.init_beta
     recent_returns = []
@@ -339,17 +340,13 @@ if __name__ == "__main__":
             # After an episode ends, the env's next step is gymnasium's autoreset step: it ignores the
             # action and returns the reset observation with reward 0. It is not a transition of the
             # environment, so it is masked out of every loss and statistic below.
-            valid[step] = next_done == 0
-            with torch.no_grad():
-                dist = agent.dist(next_obs)
-                action = dist.sample()
-                logprobs[step] = dist.log_prob(action)
-                values[step] = agent.value(next_obs)
+            valid[step] = ~next_done
+            with torch.inference_mode():
+                action = agent.dist(next_obs).sample()
             actions[step] = action
             next_obs, reward, terminated, truncated, infos = envs.step(action.cpu().numpy())
-            rewards[step] = torch.as_tensor(reward, device=device)
-            terminations[step] = torch.as_tensor(terminated, device=device)
-            next_done = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
+            rewards[step], terminations[step] = reward, terminated
+            next_done = terminated | truncated
             dones[step] = next_done
             # at an episode's end this is its TRUE final observation (NEXT_STEP mode); its value
             # bootstraps a truncated episode
@@ -362,10 +359,14 @@ if __name__ == "__main__":
 
         # steps 4-5: GAE advantages and rewards-to-go
         with torch.no_grad():
-            next_value = agent.value(next_obs)
-            advantages, returns = compute_gae(rewards, values, next_value, terminations, dones, args.gamma, args.gae_lambda)
+            # the policy did not change while collecting: the log-probs and values of the whole batch
+            # come from one batched call each
+            logprobs, values, next_value = agent.dist(obs).log_prob(actions), agent.value(obs), agent.value(next_obs)
+            on_device = lambda x: torch.as_tensor(x, device=device)
+            advantages, returns = compute_gae(on_device(rewards), values, next_value, on_device(terminations), on_device(dones),
+                                              args.gamma, args.gae_lambda)
 
-        b_inds = valid.flatten().nonzero().squeeze(-1)  # autoreset steps contribute nothing
+        b_inds = on_device(valid).flatten().nonzero().squeeze(-1)  # autoreset steps contribute nothing
         b_obs = obs.reshape((-1,) + obs_shape)
         b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
         b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
