@@ -58,8 +58,8 @@ class Args:
     cuda: bool = True
     """use the GPU when one is present (else the CPU)"""
     torch_threads: int = 1
-    """CPU threads of torch; 1 is the fastest for these small networks and lets one run per core
-    go at once (benchmark/results/speed.md)"""
+    """CPU threads of torch (torch.set_num_threads); 1 lets one run per core go at once
+    (benchmark/results/speed.md measures with 1)"""
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
