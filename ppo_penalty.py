@@ -230,6 +230,23 @@ def update_beta(beta, kl, kl_target):
     return beta
 
 
+def ppo_penalty_losses(agent, old_agent, obs, actions, logprobs, advantages, returns, beta, norm_adv):
+    """The minibatch objectives of steps 6-7: the penalized surrogate, the value regression and the
+    entropy, and a diagnostic without gradients: the approximate KL."""
+    dist = agent.dist(obs)
+    logratio = dist.log_prob(actions) - logprobs
+    ratio = logratio.exp()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - logratio).mean()  # k3 estimator of KL(pi_old || pi): unbiased, >= 0
+        old_dist = old_agent.dist(obs)  # no gradient flows into pi_old
+    kl = kl_divergence(old_dist, dist)  # exact, per state
+    if norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = penalized_surrogate_loss(ratio, advantages, kl, beta)
+    v_loss = 0.5 * ((agent.value(obs) - returns) ** 2).mean()
+    return pg_loss, v_loss, dist.entropy().mean(), approx_kl
+
+
 def evaluate(agent, envs, num_episodes, device, seed):
     """Deterministic policy (the Gaussian mean, the categorical argmax); raw episodic returns."""
     returns = []
@@ -311,6 +328,8 @@ if __name__ == "__main__":
         except Exception as e:
             fail(f"cannot load {args.load_model!r}: {e}".splitlines()[0])
 
+    old_agent = copy.deepcopy(agent)  # pi_theta_k, refreshed from the agent before each update
+
     # rollout storage, preallocated: what the policy saw and did on the training device; what the
     # environment returned in numpy, moved to the device once per batch (no per-step copies)
     obs_shape = envs.single_observation_space.shape
@@ -373,24 +392,13 @@ if __name__ == "__main__":
         minibatch_size = len(b_inds) // args.num_minibatches
 
         # steps 6-7: K epochs of minibatch Adam on the penalized surrogate and the value regression
-        old_agent = copy.deepcopy(agent)  # pi_theta_k, the policy that collected the batch
+        old_agent.load_state_dict(agent.state_dict())  # pi_theta_k, the policy that collected the batch
         for epoch in range(args.update_epochs):
             perm = b_inds[torch.randperm(len(b_inds), device=device)]
             for start in range(0, args.num_minibatches * minibatch_size, minibatch_size):
                 mb = perm[start : start + minibatch_size]
-                dist = agent.dist(b_obs[mb])
-                logratio = dist.log_prob(b_actions[mb]) - b_logprobs[mb]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - logratio).mean()  # k3 estimator of KL(pi_old || pi): unbiased, >= 0
-                    old_dist = old_agent.dist(b_obs[mb])  # no gradient flows into pi_old
-                kl = kl_divergence(old_dist, dist)  # exact, per state
-                mb_advantages = b_advantages[mb]
-                if args.norm_adv:
-                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
-                pg_loss = penalized_surrogate_loss(ratio, mb_advantages, kl, beta)
-                entropy = dist.entropy().mean()
-                v_loss = 0.5 * ((agent.value(b_obs[mb]) - b_returns[mb]) ** 2).mean()
+                pg_loss, v_loss, entropy, approx_kl = ppo_penalty_losses(
+                    agent, old_agent, b_obs[mb], b_actions[mb], b_logprobs[mb], b_advantages[mb], b_returns[mb], beta, args.norm_adv)
                 loss = pg_loss - args.ent_coef * entropy + args.vf_coef * v_loss
 
                 optimizer.zero_grad(set_to_none=True)

@@ -123,3 +123,10 @@ def test_divergence_stops_with_a_clear_message(script, tmp_path):
     assert f"{script}.py: error: training diverged" in result.stderr and "global step" in result.stderr
     (run_dir,) = glob.glob(os.path.join(tmp_path, "runs", "*"))
     assert "charts/episodic_return" in scalars(run_dir)  # what was logged stays readable
+
+
+def test_ppo_compile_flag_trains_and_logs(tmp_path):
+    # batches lose their autoreset steps, so minibatch sizes vary between iterations: the compiled loss must cope
+    result, run_dir = run_ok("ppo", ["--env-id", "Pendulum-v1", "--total-timesteps", "768", *TINY, "--compile"], tmp_path)
+    logged = scalars(run_dir)
+    assert len(logged["losses/policy_loss"]) == 6 and torch.isfinite(torch.tensor(logged["losses/policy_loss"])).all()
