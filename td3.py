@@ -71,9 +71,9 @@ class Args:
     """set `torch.backends.cudnn.deterministic`"""
     cuda: bool = True
     """use the GPU when one is present (else the CPU)"""
-    torch_threads: int = 1
-    """CPU threads of torch (torch.set_num_threads); 1 lets one run per core go at once
-    (benchmark/results/speed.md measures with 1)"""
+    torch_threads: int | None = None
+    """CPU threads of torch (torch.set_num_threads); default: torch's own (OMP_NUM_THREADS, else one per
+    core). Runs that share the cores should take 1 each, as benchmark/grid.sh does (benchmark/results/speed.md)"""
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id with Box actions, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
@@ -259,7 +259,7 @@ if __name__ == "__main__":
     script = os.path.basename(__file__)
 
     # --- check the input before any work ---
-    for name in ("total_timesteps", "torch_threads", "buffer_size", "batch_size", "policy_frequency"):
+    for name in ("total_timesteps", "buffer_size", "batch_size", "policy_frequency"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not args.eval_only and not 0 <= args.learning_starts < args.total_timesteps:
@@ -269,6 +269,8 @@ if __name__ == "__main__":
     for name in ("exploration_noise", "policy_noise", "noise_clip"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be non-negative, got {getattr(args, name)}")
+    if args.torch_threads is not None and args.torch_threads <= 0:
+        fail(f"--torch-threads must be positive, got {args.torch_threads}")
     if args.eval_only and args.load_model is None:
         fail("--eval-only needs --load-model PATH")
     if args.load_model is not None and not os.path.isfile(args.load_model):
@@ -295,7 +297,8 @@ if __name__ == "__main__":
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    torch.set_num_threads(args.torch_threads)
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 

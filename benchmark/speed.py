@@ -14,6 +14,7 @@ import argparse
 import glob
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def script_sps(algo, args):
         ["--total-timesteps", str(args.learning_starts + args.offpolicy_steps), "--learning-starts", str(args.learning_starts)]
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, os.path.join(ROOT, f"{algo}.py"), "--env-id", args.env_id, "--eval-episodes", "0",
-                        "--torch-threads", str(args.threads), "--no-cuda", *budget],
+                        "--torch-threads", str(args.threads), "--no-cuda", *budget, *args.script_args.split()],
                        cwd=folder, check=True, capture_output=True)
         (run,) = glob.glob(os.path.join(folder, "runs", "*"))
         acc = EventAccumulator(run)
@@ -100,6 +101,7 @@ def main():
     parser.add_argument("--learning-starts", type=int, default=5000)
     parser.add_argument("--offpolicy-steps", type=int, default=3000, help="off-policy steps timed after learning starts")
     parser.add_argument("--no-sb3", action="store_true", help="skip stable-baselines3 even where installed")
+    parser.add_argument("--script-args", default="", help="more arguments for our scripts, e.g. '--compile'")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmark", "results", "speed.md"))
     parser.add_argument("--sb3-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,7 +138,7 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     lines = [
         f"# Steps per second, {args.env_id}, training phase", "",
-        f"- Command: `python benchmark/speed.py --repeats {args.repeats} --threads {args.threads} --env-id {args.env_id}` "
+        f"- Command: `python benchmark/speed.py {shlex.join(sys.argv[1:])}` "
         f"(on-policy {args.onpolicy_steps} steps; off-policy {args.offpolicy_steps} steps after {args.learning_starts} random ones)",
         f"- Machine: {machine()}; torch {torch.__version__} ({args.threads} thread(s)), gymnasium {gym.__version__}, "
         f"python {platform.python_version()}, stable-baselines3 {sb3_version or 'not installed'}; commit {commit}; "
