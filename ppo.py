@@ -111,8 +111,8 @@ class Args:
     """initial log standard deviation of the Gaussian policy: log 0.5, smaller than CleanRL's 0 (std 1),
     as the study recommends; actions live in [-1, 1] (rescaled to the environment's bounds)"""
     compile: bool = False
-    """opt-in speed path: torch.compile the minibatch loss (forward and backward fused); on a CPU the
-    update runs ~1.5x faster after ~10 s of compiling. Off, the eager code below is the reference"""
+    """opt-in speed path: torch.compile the minibatch loss (forward and backward fused); +9% SPS on a
+    2-core CPU after some seconds of compiling (benchmark/results/speed.md). Off, the eager code is the reference"""
 
 
 def make_env(env_id, idx, capture_video, run_name):

@@ -331,8 +331,6 @@ if __name__ == "__main__":
         except Exception as e:
             fail(f"cannot load {args.load_model!r}: {e}".splitlines()[0])
 
-    old_agent = copy.deepcopy(agent)  # pi_theta_k, refreshed from the agent before each update
-
     # rollout storage, preallocated: what the policy saw and did on the training device; what the
     # environment returned in numpy, moved to the device once per batch (no per-step copies)
     obs_shape = envs.single_observation_space.shape
@@ -395,7 +393,7 @@ if __name__ == "__main__":
         minibatch_size = len(b_inds) // args.num_minibatches
 
         # steps 6-7: K epochs of minibatch Adam on the penalized surrogate and the value regression
-        old_agent.load_state_dict(agent.state_dict())  # pi_theta_k, the policy that collected the batch
+        old_agent = copy.deepcopy(agent)  # pi_theta_k, the policy that collected the batch
         for epoch in range(args.update_epochs):
             perm = b_inds[torch.randperm(len(b_inds), device=device)]
             for start in range(0, args.num_minibatches * minibatch_size, minibatch_size):
