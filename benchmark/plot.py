@@ -3,7 +3,8 @@
     python benchmark/plot.py benchmark/runs --out benchmark/results --hardware "2-core CPU" --command "..."
 
 Reads every run folder `{env_id}__{exp_name}__{seed}__{time}` below the given folders with TensorBoard's
-own event reader and writes to --out:
+own event reader and writes to --out (a run folder may hold a file `COMMIT` naming the commit that made it;
+otherwise --commit, or HEAD, is taken):
 - `{env_id}__{algo}.csv`: seed,global_step,episodic_return for every finished training episode;
 - `{env_id}.png`: all algorithms on one figure, mean over seeds with a 95% confidence band (Student t),
   x = environment steps, with the command, commit, versions and hardware written under it;
@@ -33,9 +34,9 @@ SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_m
                    "eval_return_mean", "sps_median", "commit", "hardware"]
 
 
-def load_runs(folders):
-    """(env_id, algo) -> seed -> {tag: (steps, values)}"""
-    groups = defaultdict(dict)
+def load_runs(folders, default_commit):
+    """(env_id, algo) -> seed -> {tag: (steps, values)}, and (env_id, algo) -> the commits of its runs"""
+    groups, commits = defaultdict(dict), defaultdict(set)
     for folder in folders:
         for run_dir in sorted(glob.glob(os.path.join(folder, "*__*__*__*"))):
             env_id, algo, seed, _ = os.path.basename(run_dir).split("__")
@@ -45,7 +46,9 @@ def load_runs(folders):
                 tag: (np.array([e.step for e in acc.Scalars(tag)]), np.array([e.value for e in acc.Scalars(tag)]))
                 for tag in acc.Tags()["scalars"]
             }
-    return groups
+            commit_file = os.path.join(run_dir, "COMMIT")
+            commits[(env_id, algo)].add(open(commit_file).read().strip() if os.path.exists(commit_file) else default_commit)
+    return groups, commits
 
 
 def curve_band(seeds, grid, window=20):
@@ -69,12 +72,12 @@ def main():
     parser.add_argument("--out", default="benchmark/results")
     parser.add_argument("--hardware", default="unspecified", help="the machine that made the runs")
     parser.add_argument("--command", default="", help="the command that made the runs, printed under each figure")
-    parser.add_argument("--commit", default=None, help="the commit that made the runs (default: HEAD)")
+    parser.add_argument("--commit", default=None, help="the commit that made the runs without a COMMIT file (default: HEAD)")
     parser.add_argument("--versions", default="", help="library versions, printed under each figure")
     args = parser.parse_args()
     commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     os.makedirs(args.out, exist_ok=True)
-    groups = load_runs(args.runs)
+    groups, commits = load_runs(args.runs, commit)
 
     rows = []
     for (env_id, algo), seeds in sorted(groups.items()):
@@ -93,7 +96,7 @@ def main():
             "final_return_mean": round(float(np.mean(finals)), 1), "final_return_std": round(float(np.std(finals)), 1),
             "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
             "sps_median": int(np.median([np.median(s["charts/SPS"][1]) for s in seeds.values()])),
-            "commit": commit, "hardware": args.hardware,
+            "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": args.hardware,
         })
 
     with open(os.path.join(args.out, "summary.csv"), "w", newline="") as f:
@@ -119,7 +122,8 @@ def main():
         ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (mean of last 20 episodes)")
         ax.legend()
         ax.grid(alpha=0.3)
-        footer = f"{args.command}\ncommit {commit}; {args.versions}; {args.hardware}; band: 95% CI over seeds"
+        env_commits = " ".join(sorted(set().union(*(c for (env, _), c in commits.items() if env == env_id))))
+        footer = f"{args.command}\ncommit {env_commits}; {args.versions}; {args.hardware}; band: 95% CI over seeds"
         fig.text(0.01, 0.01, "\n".join(textwrap.fill(line, 150) for line in footer.splitlines()), fontsize=7, va="bottom")
         fig.subplots_adjust(bottom=0.22)
         fig.savefig(os.path.join(args.out, f"{env_id}.png"), dpi=100)

@@ -43,6 +43,18 @@ def test_summary_csv_and_curves(tmp_path):
     assert (out / "Toy-v0.png").stat().st_size > 0
 
 
+
+def test_commit_file_of_a_run_overrides_the_default(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(10.0), [1.0])
+    write_run(runs, 2, np.arange(10.0), [1.0])
+    (runs / "Toy-v0__algo__2__0" / "COMMIT").write_text("def456\n")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out),
+                             "--commit", "abc123"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["commit"] == "abc123 def456"
+
 def test_curve_band_is_a_t_interval_over_seeds():
     steps = np.arange(1, 11) * 10.0
     seeds = {s: {"charts/episodic_return": (steps, np.full(10, float(v)))} for s, v in [(1, 0.0), (2, 2.0), (3, 4.0)]}
