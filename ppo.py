@@ -79,8 +79,8 @@ class Args:
 
     # --- on-policy ---
     num_envs: int = 1
-    """parallel environments N collecting each batch. 8 (with --num-steps 256, the same batch) runs about
-    twice as fast on a CPU but learned HalfCheetah more slowly in benchmark/ (PPO: 4523 vs 5596 at 1M)"""
+    """parallel environments N collecting each batch. 4 (with --num-steps 512, the same batch) runs 1.5-2x
+    as fast on a CPU, and PPO learned HalfCheetah and Hopper as well with it (benchmark/results/ppo_num_envs/)"""
     num_steps: int = 2048
     """steps per environment per iteration T; a batch holds N * T steps (1 x 2048: the PPO paper's MuJoCo batch)"""
     gae_lambda: float = 0.9

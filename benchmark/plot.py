@@ -111,14 +111,19 @@ def main():
 
     for env_id in sorted({env for env, _ in groups}):
         fig, ax = plt.subplots(figsize=(8, 5))
+        returns = []
         for (env, algo), seeds in sorted(groups.items()):
             if env != env_id:
                 continue
+            returns += [s["charts/episodic_return"][1] for s in seeds.values()]
             # up to the shortest run: past its end a seed has no data
             grid = np.linspace(0, min(s["charts/episodic_return"][0][-1] for s in seeds.values()), 200)
             mean, half = curve_band(seeds, grid)
             ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seeds)")
             ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        # the y-axis spans the episodes' returns: with 2-3 seeds a t-interval can reach far beyond them
+        lo, hi = np.min(np.concatenate(returns)), np.max(np.concatenate(returns))
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
         ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (mean of last 20 episodes)")
         ax.legend()
         ax.grid(alpha=0.3)
