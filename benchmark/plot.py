@@ -119,7 +119,7 @@ def main():
             # up to the shortest run: past its end a seed has no data
             grid = np.linspace(0, min(s["charts/episodic_return"][0][-1] for s in seeds.values()), 200)
             mean, half = curve_band(seeds, grid)
-            ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seeds)")
+            ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
             ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
         # the y-axis spans the episodes' returns: with 2-3 seeds a t-interval can reach far beyond them
         lo, hi = np.min(np.concatenate(returns)), np.max(np.concatenate(returns))
