@@ -140,7 +140,9 @@ def make_envs(args, num_envs, run_name, capture_video=False):
     )
     # Running mean/std normalization of observations and scaling of rewards by the std of the
     # discounted return (gamma of the run); both statistics are shared by the N environments and
-    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step.
+    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step. Its running
+    # return restarts only at a termination: across a time-limit truncation it runs on into the next
+    # episode (gymnasium's choice, CleanRL's setup; baselines' VecNormalize restarts at either).
     envs = gym.wrappers.vector.NormalizeObservation(envs)
     envs = gym.wrappers.vector.TransformObservation(envs, lambda obs: np.clip(obs, -10, 10))
     envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
@@ -380,6 +382,9 @@ if __name__ == "__main__":
         b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
         b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
         minibatch_size = len(b_inds) // args.num_minibatches
+        if minibatch_size == 0:  # possible only with --num-minibatches near the batch size
+            writer.close()
+            fail(f"only {len(b_inds)} steps of the batch are transitions, fewer than --num-minibatches {args.num_minibatches}")
 
         # steps 6-7: K epochs of minibatch Adam on the clipped surrogate and the value regression
         clipfracs, stop_early = [], False

@@ -17,7 +17,7 @@ comments below name them:
     7.   fit the value function by regression on mean-squared error:
              phi_{k+1} = argmin E[ (V_phi(s_t) - R_t)^2 ]
     8.   adapt the penalty from the mean KL d = E[KL(pi_theta_k || pi_theta_{k+1})]:
-             d >= 1.5 d_targ: beta_{k+1} = 2 beta_k;  d <= d_targ / 1.5: beta_{k+1} = beta_k / 2
+             d > 1.5 d_targ: beta_{k+1} = 2 beta_k;  d < d_targ / 1.5: beta_{k+1} = beta_k / 2
     9. end for
 
 GAE (Schulman et al. 2016): delta_t = r_t + gamma V(s_{t+1}) - V(s_t),
@@ -141,7 +141,9 @@ def make_envs(args, num_envs, run_name, capture_video=False):
     )
     # Running mean/std normalization of observations and scaling of rewards by the std of the
     # discounted return (gamma of the run); both statistics are shared by the N environments and
-    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step.
+    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step. Its running
+    # return restarts only at a termination: across a time-limit truncation it runs on into the next
+    # episode (gymnasium's choice, CleanRL's setup; baselines' VecNormalize restarts at either).
     envs = gym.wrappers.vector.NormalizeObservation(envs)
     envs = gym.wrappers.vector.TransformObservation(envs, lambda obs: np.clip(obs, -10, 10))
     envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
@@ -223,9 +225,9 @@ def penalized_surrogate_loss(ratio, advantages, kl, beta):
 def update_beta(beta, kl, kl_target):
     """The adaptive penalty rule: double beta when the mean KL overshoots 1.5 d_targ, halve it below
     d_targ / 1.5, keep it in between."""
-    if kl >= 1.5 * kl_target:
+    if kl > 1.5 * kl_target:
         return beta * 2.0
-    if kl <= kl_target / 1.5:
+    if kl < kl_target / 1.5:
         return beta / 2.0
     return beta
 
@@ -391,6 +393,9 @@ if __name__ == "__main__":
         b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
         b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
         minibatch_size = len(b_inds) // args.num_minibatches
+        if minibatch_size == 0:  # possible only with --num-minibatches near the batch size
+            writer.close()
+            fail(f"only {len(b_inds)} steps of the batch are transitions, fewer than --num-minibatches {args.num_minibatches}")
 
         # steps 6-7: K epochs of minibatch Adam on the penalized surrogate and the value regression
         old_agent = copy.deepcopy(agent)  # pi_theta_k, the policy that collected the batch
@@ -424,7 +429,7 @@ if __name__ == "__main__":
         writer.add_scalar("losses/entropy", entropy.item(), global_step)
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
         writer.add_scalar("losses/kl", mean_kl, global_step)
-        writer.add_scalar("charts/beta", beta, global_step)
+        writer.add_scalar("charts/beta", beta, global_step)  # beta_{k+1}, for the next iteration
         writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
         writer.add_scalar("charts/SPS", sps, global_step)
         if iteration % max(1, num_iterations // 20) == 0 or iteration == num_iterations:

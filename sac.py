@@ -115,7 +115,9 @@ class Args:
     alpha: float = 0.2
     """fixed entropy temperature alpha with --no-autotune (0.2, Spinning Up); larger explores more"""
     autotune: bool = True
-    """tune alpha towards the target entropy H_target = -|A|, starting from 1 (Haarnoja et al. 2018b)"""
+    """tune alpha towards the target entropy H_target = -|A|, starting from 1 (Haarnoja et al. 2018b). The
+    entropy is in the environment's action units, as in CleanRL (log pi counts log scale_i); SB3 measures it on
+    tanh's [-1, 1], which differs where the bounds are not +-1 (Humanoid's +-0.4)"""
 
 
 def make_env(env_id, idx, capture_video, run_name):

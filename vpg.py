@@ -81,7 +81,8 @@ class Args:
     """parallel environments N collecting each batch. 4 (with --num-steps 512, the same batch) runs 1.5-2x
     as fast on a CPU, and PPO learned HalfCheetah and Hopper as well with it (benchmark/results/ppo_num_envs/)"""
     num_steps: int = 2048
-    """steps per environment per iteration T; a batch holds N * T steps (1 x 2048: the PPO paper's MuJoCo batch)"""
+    """steps per environment per iteration T; a batch holds N * T steps (1 x 2048, as in ppo.py; Spinning Up's
+    steps_per_epoch is 4000)"""
     gae_lambda: float = 0.97
     """GAE lambda: 0 is one-step TD, 1 is Monte Carlo (0.97, Spinning Up's VPG)"""
 
@@ -91,7 +92,7 @@ class Args:
     vf_learning_rate: float = 1e-3
     """Adam learning rate of the value function (vf_lr 1e-3, Spinning Up)"""
     anneal_lr: bool = True
-    """decay both learning rates linearly to 0 over the run"""
+    """decay both learning rates linearly to 0 over the run (as CleanRL's PPO; Spinning Up keeps them constant)"""
     train_v_iters: int = 80
     """full-batch gradient steps on the value function per batch (80, Spinning Up)"""
     norm_adv: bool = True
@@ -126,7 +127,9 @@ def make_envs(args, num_envs, run_name, capture_video=False):
     )
     # Running mean/std normalization of observations and scaling of rewards by the std of the
     # discounted return (gamma of the run); both statistics are shared by the N environments and
-    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step.
+    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step. Its running
+    # return restarts only at a termination: across a time-limit truncation it runs on into the next
+    # episode (gymnasium's choice, CleanRL's setup; baselines' VecNormalize restarts at either).
     envs = gym.wrappers.vector.NormalizeObservation(envs)
     envs = gym.wrappers.vector.TransformObservation(envs, lambda obs: np.clip(obs, -10, 10))
     envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)

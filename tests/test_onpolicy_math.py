@@ -160,12 +160,14 @@ def test_penalized_surrogate_and_beta_rule():
     ratio, adv, kl = torch.tensor([1.0, 1.2]), torch.tensor([1.0, -2.0]), torch.tensor([0.01, 0.03])
     assert ppo_penalty.penalized_surrogate_loss(ratio, adv, kl, beta=2.0).item() == pytest.approx(-(1.0 - 2.4) / 2 + 2.0 * 0.02)
     d = 0.01
-    assert ppo_penalty.update_beta(1.0, 1.5 * d, d) == 2.0  # KL >= 1.5 d_targ doubles
+    assert ppo_penalty.update_beta(1.0, 1.51 * d, d) == 2.0  # KL > 1.5 d_targ doubles
     assert ppo_penalty.update_beta(1.0, 0.1, d) == 2.0
-    assert ppo_penalty.update_beta(1.0, d / 1.5, d) == 0.5  # KL <= d_targ / 1.5 halves
+    assert ppo_penalty.update_beta(1.0, d / 1.51, d) == 0.5  # KL < d_targ / 1.5 halves
     assert ppo_penalty.update_beta(1.0, 0.0, d) == 0.5
     assert ppo_penalty.update_beta(1.0, d, d) == 1.0  # in between: unchanged
     assert ppo_penalty.update_beta(1.0, 1.49 * d, d) == 1.0
+    # the PPO paper's inequalities are strict: exactly at a threshold beta stays
+    assert ppo_penalty.update_beta(1.0, 1.5 * d, d) == 1.0 and ppo_penalty.update_beta(1.0, d / 1.5, d) == 1.0
 
 
 def test_policy_gradient_and_surrogate_have_the_same_gradient_at_theta_old():

@@ -114,6 +114,16 @@ def test_bootstraps_through_time_limit_truncation(script, tmp_path):
     assert scalars(run_dir)["eval/episodic_return"] == pytest.approx([0.4, 0.4, 0.4])
 
 
+@pytest.mark.parametrize("script", ["ppo", "ppo_penalty"])
+def test_too_few_transitions_for_the_minibatches_end_in_one_line(script, tmp_path):
+    # episodes of at most 2 steps: at least one of the 4 steps is an autoreset step, left out of the minibatches
+    result = run(script, ["--env-id", "tests.toy_envs:StopOrGo-v0", "--num-envs", "1", "--num-steps", "4",
+                          "--num-minibatches", "4", "--total-timesteps", "8", "--eval-episodes", "0"], tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "steps of the batch are transitions, fewer than --num-minibatches 4" in result.stderr
+    assert f"{script}.py: error: only " in result.stderr
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_divergence_stops_with_a_clear_message(script, tmp_path):
     lr_flag = "--vf-learning-rate" if script == "trpo" else "--learning-rate"
