@@ -32,6 +32,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
 SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_mean", "final_return_std",
                    "eval_return_mean", "sps_median", "commit", "hardware"]
+# one color per script in every figure, so that a reader can compare environments at a glance
+COLORS = dict(zip(["ppo", "ppo_penalty", "trpo", "vpg", "ddpg", "td3", "sac"], plt.get_cmap("tab10").colors))
 
 
 def load_runs(folders, default_commit):
@@ -119,8 +121,9 @@ def main():
             # up to the shortest run: past its end a seed has no data
             grid = np.linspace(0, min(s["charts/episodic_return"][0][-1] for s in seeds.values()), 200)
             mean, half = curve_band(seeds, grid)
-            ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
-            ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+            label = f"{algo} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+            (line,) = ax.plot(grid, mean, color=COLORS.get(algo), label=label)
+            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2)
         # the y-axis spans the episodes' returns: with 2-3 seeds a t-interval can reach far beyond them
         lo, hi = np.min(np.concatenate(returns)), np.max(np.concatenate(returns))
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))

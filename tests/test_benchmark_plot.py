@@ -1,6 +1,7 @@
 """benchmark/plot.py on two synthetic runs written the way the scripts write them."""
 
 import csv
+import glob
 import os
 import subprocess
 import sys
@@ -54,6 +55,12 @@ def test_commit_file_of_a_run_overrides_the_default(tmp_path):
     assert result.returncode == 0, result.stderr
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
     assert row["commit"] == "abc123 def456"
+
+
+def test_every_script_has_its_own_color_in_all_figures():
+    scripts = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "*.py"))}
+    assert set(plot.COLORS) == scripts and len(set(plot.COLORS.values())) == len(scripts)
+
 
 def test_curve_band_is_a_t_interval_over_seeds():
     steps = np.arange(1, 11) * 10.0
