@@ -95,7 +95,8 @@ def main():
             "algo": algo, "env_id": env_id,
             "total_timesteps": int(max(s["charts/SPS"][0][-1] for s in seeds.values())),
             "seeds": " ".join(map(str, sorted(seeds))),
-            "final_return_mean": round(float(np.mean(finals)), 1), "final_return_std": round(float(np.std(finals)), 1),
+            "final_return_mean": round(float(np.mean(finals)), 1),
+            "final_return_std": round(float(np.std(finals)), 1) if len(finals) > 1 else "",  # no spread from one seed
             "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
             "sps_median": int(np.median([np.median(s["charts/SPS"][1]) for s in seeds.values()])),
             "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": args.hardware,
@@ -108,8 +109,9 @@ def main():
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("| algo | env | steps | seeds | last-100 return, mean +- std over seeds | eval return | median SPS |\n|-|-|-|-|-|-|-|\n")
         for r in rows:
+            spread = f"+- {r['final_return_std']}" if r["final_return_std"] != "" else "(1 seed)"
             f.write(f"| {r['algo']} | {r['env_id']} | {r['total_timesteps']} | {r['seeds']} | "
-                    f"{r['final_return_mean']} +- {r['final_return_std']} | {r['eval_return_mean']} | {r['sps_median']} |\n")
+                    f"{r['final_return_mean']} {spread} | {r['eval_return_mean']} | {r['sps_median']} |\n")
 
     for env_id in sorted({env for env, _ in groups}):
         fig, ax = plt.subplots(figsize=(8, 5))

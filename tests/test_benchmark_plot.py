@@ -57,6 +57,17 @@ def test_commit_file_of_a_run_overrides_the_default(tmp_path):
     assert row["commit"] == "abc123 def456"
 
 
+def test_one_seed_has_no_spread(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(10.0), [1.0])
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["final_return_mean"] == "4.5" and row["final_return_std"] == ""
+    assert "| 4.5 (1 seed) |" in (out / "summary.md").read_text()
+
+
 def test_every_script_has_its_own_color_in_all_figures():
     scripts = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "*.py"))}
     assert set(plot.COLORS) == scripts and len(set(plot.COLORS.values())) == len(scripts)
