@@ -44,7 +44,6 @@ def test_summary_csv_and_curves(tmp_path):
     assert (out / "Toy-v0.png").stat().st_size > 0
 
 
-
 def test_commit_file_of_a_run_overrides_the_default(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_run(runs, 1, np.arange(10.0), [1.0])
