@@ -296,6 +296,7 @@ if __name__ == "__main__":
             actor.load_state_dict(checkpoint["actor"])
             qf1.load_state_dict(checkpoint["qf1"])
         except Exception as e:
+            writer.close()
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
     actor_optimizer = optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True)
     q_optimizer = optim.Adam(qf1.parameters(), lr=args.learning_rate, fused=True)

@@ -347,6 +347,7 @@ if __name__ == "__main__":
             if args.autotune:
                 log_alpha.data.fill_(math.log(checkpoint["alpha"]))
         except Exception as e:
+            writer.close()
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
     alpha = log_alpha.exp().item() if args.autotune else args.alpha
     actor_optimizer = optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)

@@ -316,6 +316,7 @@ if __name__ == "__main__":
             qf1.load_state_dict(checkpoint["qf1"])
             qf2.load_state_dict(checkpoint["qf2"])
         except Exception as e:
+            writer.close()
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
     actor_optimizer = optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True)
     q_optimizer = optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.learning_rate, fused=True)

@@ -7,6 +7,7 @@ import os
 import runpy
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -246,8 +247,11 @@ def test_tiny_runs_log_the_contract_and_checkpoints_reload(script, tmp_path, mon
     monkeypatch.chdir(evaluate)
 
     # a checkpoint of another environment is refused in one line
+    threads = set(threading.enumerate())
     message = exit_message(script, "--env-id", "Pendulum-v1", "--eval-only", "--load-model", str(checkpoint_path))
     assert message.startswith(f"{script}.py: error: cannot load") and "size mismatch" in message
+    # ...after closing its TensorBoard writer: an open one's thread would later flush to a relative path
+    assert set(threading.enumerate()) <= threads
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

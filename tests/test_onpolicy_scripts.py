@@ -66,6 +66,10 @@ def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path)
     assert logged["eval/episodic_return"] == scalars(run_dir)["eval/episodic_return"]
     assert "charts/episodic_return" not in logged  # nothing was trained
     assert torch.load(model, weights_only=True)["obs_rms"]["count"] == checkpoint["obs_rms"]["count"]
+    # a checkpoint of another environment is refused in one line
+    result = run(script, ["--env-id", "HalfCheetah-v4", "--load-model", model, "--eval-only"], eval_only)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(f"{script}.py: error: cannot load {model!r}")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
