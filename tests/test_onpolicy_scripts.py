@@ -69,7 +69,8 @@ def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path)
     # a checkpoint of another environment is refused in one line
     result = run(script, ["--env-id", "HalfCheetah-v4", "--load-model", model, "--eval-only"], eval_only)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert result.stderr.strip().splitlines()[-1].startswith(f"{script}.py: error: cannot load {model!r}")
+    error_lines = [line for line in result.stderr.splitlines() if f"{script}.py: error:" in line]
+    assert len(error_lines) == 1 and error_lines[0].startswith(f"{script}.py: error: cannot load {model!r}"), result.stderr
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
