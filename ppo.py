@@ -264,14 +264,16 @@ if __name__ == "__main__":
     for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.num_minibatches > batch_size:
-        fail(f"--num-minibatches {args.num_minibatches} exceeds the batch of {batch_size} steps")
+    if args.num_minibatches > batch_size // 2:  # a one-step minibatch has no advantage std to normalize by
+        fail(f"--num-minibatches {args.num_minibatches} leaves fewer than 2 of the batch's {batch_size} steps per minibatch")
     if not args.eval_only and args.total_timesteps < batch_size:
         fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num-envs * num-steps = {batch_size})")
     if args.target_kl is not None and args.target_kl <= 0:
         fail(f"--target-kl must be positive, got {args.target_kl}")
     if args.torch_threads is not None and args.torch_threads <= 0:
         fail(f"--torch-threads must be positive, got {args.torch_threads}")
+    if args.eval_episodes < 0:
+        fail(f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}")
     if args.eval_only and args.load_model is None:
         fail("--eval-only needs --load-model PATH")
     if args.load_model is not None and not os.path.isfile(args.load_model):
@@ -316,7 +318,8 @@ if __name__ == "__main__":
     loss_fn = torch.compile(ppo_losses) if args.compile else ppo_losses
     if args.load_model is not None:
         try:
-            checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
+            # onto the CPU, where numpy can read the statistics; load_state_dict copies the weights to the device
+            checkpoint = torch.load(args.load_model, map_location="cpu", weights_only=True)
             agent.load_state_dict(checkpoint["agent"])
             for rms, stats in ((obs_norm.obs_rms, checkpoint["obs_rms"]), (reward_norm.return_rms, checkpoint["return_rms"])):
                 rms.mean, rms.var, rms.count = stats["mean"].numpy(), stats["var"].numpy(), stats["count"].item()
@@ -383,9 +386,9 @@ if __name__ == "__main__":
         b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
         b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
         minibatch_size = len(b_inds) // args.num_minibatches
-        if minibatch_size == 0:  # possible only with --num-minibatches near the batch size
+        if minibatch_size < 2:  # possible only with --num-minibatches near half the batch size
             writer.close()
-            fail(f"only {len(b_inds)} steps of the batch are transitions, fewer than --num-minibatches {args.num_minibatches}")
+            fail(f"only {len(b_inds)} steps of the batch are transitions, fewer than 2 for each of --num-minibatches {args.num_minibatches}")
 
         # steps 6-7: K epochs of minibatch Adam on the clipped surrogate and the value regression
         clipfracs, stop_early = [], False

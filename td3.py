@@ -271,6 +271,8 @@ if __name__ == "__main__":
             fail(f"--{name.replace('_', '-')} must be non-negative, got {getattr(args, name)}")
     if args.torch_threads is not None and args.torch_threads <= 0:
         fail(f"--torch-threads must be positive, got {args.torch_threads}")
+    if args.eval_episodes < 0:
+        fail(f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}")
     if args.eval_only and args.load_model is None:
         fail("--eval-only needs --load-model PATH")
     if args.load_model is not None and not os.path.isfile(args.load_model):
@@ -281,8 +283,8 @@ if __name__ == "__main__":
         probe = gym.make(args.env_id)
     except Exception as e:  # unknown id, missing module or dependency
         fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
-    if not isinstance(probe.action_space, gym.spaces.Box) or not probe.action_space.is_bounded():
-        fail(f"{script} requires a bounded Box action space, {args.env_id} has {probe.action_space}")
+    if not isinstance(probe.action_space, gym.spaces.Box) or not probe.action_space.is_bounded() or len(probe.action_space.shape) != 1:
+        fail(f"{script} requires a bounded, flat Box action space, {args.env_id} has {probe.action_space}")
     if not isinstance(probe.observation_space, gym.spaces.Box) or len(probe.observation_space.shape) != 1:
         fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
     probe.close()
@@ -413,6 +415,12 @@ if __name__ == "__main__":
             sps = int(global_step / (time.time() - start_time))
             mean_return = np.mean(recent_returns) if recent_returns else float("nan")
             print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}", flush=True)
+
+    # the loss check above runs only at logging steps: a network that diverged since then must not pass unnoticed
+    parameters = nn.utils.parameters_to_vector([*actor.parameters(), *qf1.parameters(), *qf2.parameters()])
+    if num_steps > 0 and not torch.isfinite(parameters).all():
+        writer.close()
+        fail(f"training diverged: non-finite parameters after the last update at global step {global_step}")
 
     if args.save_model and not args.eval_only:
         model_path = f"runs/{run_name}/{args.exp_name}.pt"

@@ -239,6 +239,8 @@ if __name__ == "__main__":
         fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num-envs * num-steps = {batch_size})")
     if args.torch_threads is not None and args.torch_threads <= 0:
         fail(f"--torch-threads must be positive, got {args.torch_threads}")
+    if args.eval_episodes < 0:
+        fail(f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}")
     if args.eval_only and args.load_model is None:
         fail("--eval-only needs --load-model PATH")
     if args.load_model is not None and not os.path.isfile(args.load_model):
@@ -284,7 +286,8 @@ if __name__ == "__main__":
     vf_optimizer = optim.Adam(agent.critic.parameters(), lr=args.vf_learning_rate, fused=True)
     if args.load_model is not None:
         try:
-            checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
+            # onto the CPU, where numpy can read the statistics; load_state_dict copies the weights to the device
+            checkpoint = torch.load(args.load_model, map_location="cpu", weights_only=True)
             agent.load_state_dict(checkpoint["agent"])
             for rms, stats in ((obs_norm.obs_rms, checkpoint["obs_rms"]), (reward_norm.return_rms, checkpoint["return_rms"])):
                 rms.mean, rms.var, rms.count = stats["mean"].numpy(), stats["var"].numpy(), stats["count"].item()

@@ -270,7 +270,7 @@ def test_same_seed_logs_identical_numbers(script, tmp_path):
 
 
 BAD_INPUTS = [
-    (["--env-id", "CartPole-v1"], "requires a bounded Box action space, CartPole-v1 has Discrete(2)"),
+    (["--env-id", "CartPole-v1"], "requires a bounded, flat Box action space, CartPole-v1 has Discrete(2)"),
     (["--env-id", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
     (["--env-id", "tests.no_such_module:Env-v0"], "cannot make environment"),
     (["--total-timesteps", "0"], "--total-timesteps must be positive"),
@@ -280,6 +280,8 @@ BAD_INPUTS = [
     (["--total-timesteps", "300", "--learning-starts", "300"], "--learning-starts 300 must be in [0, --total-timesteps 300)"),
     (["--eval-only"], "--eval-only needs --load-model"),
     (["--load-model", "missing.pt"], "--load-model: no such file 'missing.pt'"),
+    (["--eval-episodes", "-1"], "--eval-episodes must be non-negative"),
+    (["--env-id", "tests.toy_envs_continuous:MatrixAction-v0"], "requires a bounded, flat Box action space"),
 ]
 
 
@@ -303,7 +305,7 @@ DIVERGING = {
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_discrete_env_and_divergence_end_in_one_line(script, tmp_path):
     cases = [
-        (["--env-id", "CartPole-v1"], "requires a bounded Box action space, CartPole-v1 has Discrete(2)"),
+        (["--env-id", "CartPole-v1"], "requires a bounded, flat Box action space, CartPole-v1 has Discrete(2)"),
         (["--env-id", "Pendulum-v1", "--total-timesteps", "300", *TINY, *DIVERGING[script]],
          "training diverged: non-finite loss at global step 200"),
     ]
@@ -315,3 +317,13 @@ def test_discrete_env_and_divergence_end_in_one_line(script, tmp_path):
         assert stderr.splitlines()[-1].startswith(f"{script}.py: error: ") and message in stderr, (args, stderr)
     assert len(results[0].stderr.strip().splitlines()) == 1
     assert "losses/actor_loss" in logged_scalars(tmp_path)  # the diverged run's logs stay readable
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_divergence_after_the_last_logging_step_stops_before_saving(script, tmp_path, monkeypatch):
+    # 90 updates, none of them at a logging step: the parameters are checked once more at the end
+    monkeypatch.chdir(tmp_path)
+    message = exit_message(script, "--env-id", "Pendulum-v1", "--total-timesteps", "190", *TINY, *DIVERGING[script],
+                           "--save-model")
+    assert message == f"{script}.py: error: training diverged: non-finite parameters after the last update at global step 190"
+    assert not list((tmp_path / "runs").glob("*/*.pt"))

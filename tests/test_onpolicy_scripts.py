@@ -2,6 +2,7 @@
 
 import glob
 import os
+import runpy
 import subprocess
 import sys
 
@@ -66,6 +67,14 @@ def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path)
     assert logged["eval/episodic_return"] == scalars(run_dir)["eval/episodic_return"]
     assert "charts/episodic_return" not in logged  # nothing was trained
     assert torch.load(model, weights_only=True)["obs_rms"]["count"] == checkpoint["obs_rms"]["count"]
+    # the checkpoint is read onto the CPU whatever device trains: numpy cannot read statistics loaded onto a GPU
+    locations, load = [], torch.load
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "load", lambda *a, **kw: locations.append(kw.get("map_location")) or load(*a, **kw))
+        patch.setattr(sys, "argv", [f"{script}.py", *args, "--load-model", model, "--eval-only", "--eval-episodes", "1"])
+        patch.chdir(eval_only)
+        runpy.run_path(os.path.join(ROOT, f"{script}.py"), run_name="__main__")
+    assert locations == ["cpu"]
     # a checkpoint of another environment is refused in one line
     result = run(script, ["--env-id", "HalfCheetah-v4", "--load-model", model, "--eval-only"], eval_only)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
@@ -92,6 +101,7 @@ BAD_INPUTS = [
     (["--num-envs", "-1"], "--num-envs"),
     (["--num-steps", "0"], "--num-steps"),
     (["--num-steps", "64", "--total-timesteps", "10"], "one batch"),
+    (["--eval-episodes", "-1"], "--eval-episodes must be non-negative"),
     (["--eval-only"], "--load-model"),
     (["--load-model", "missing.pt"], "missing.pt"),
     (["--env-id", "Blackjack-v1"], "Tuple"),
@@ -120,12 +130,18 @@ def test_bootstraps_through_time_limit_truncation(script, tmp_path):
 
 
 @pytest.mark.parametrize("script", ["ppo", "ppo_penalty"])
-def test_too_few_transitions_for_the_minibatches_end_in_one_line(script, tmp_path):
-    # episodes of at most 2 steps: at least one of the 4 steps is an autoreset step, left out of the minibatches
-    result = run(script, ["--env-id", "tests.toy_envs:StopOrGo-v0", "--num-envs", "1", "--num-steps", "4",
+def test_minibatches_of_fewer_than_two_steps_end_in_one_line(script, tmp_path):
+    # a one-step minibatch has no advantage std to normalize by: refused before any work...
+    result = run(script, ["--num-envs", "1", "--num-steps", "8", "--num-minibatches", "5"], tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"{script}.py: error: --num-minibatches 5 leaves fewer than 2 of the batch's 8 steps per minibatch" in result.stderr
+    assert not os.path.exists(tmp_path / "runs")
+    # ...and when the autoreset steps left out of a batch leave too few: episodes of at most 2 steps here,
+    # so at least 2 of the 8 steps are autoreset steps and 4 minibatches cannot have 2 transitions each
+    result = run(script, ["--env-id", "tests.toy_envs:StopOrGo-v0", "--num-envs", "1", "--num-steps", "8",
                           "--num-minibatches", "4", "--total-timesteps", "8", "--eval-episodes", "0"], tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert "steps of the batch are transitions, fewer than --num-minibatches 4" in result.stderr
+    assert "steps of the batch are transitions, fewer than 2 for each of --num-minibatches 4" in result.stderr
     assert f"{script}.py: error: only " in result.stderr
 
 

@@ -11,6 +11,8 @@ transition from gymnasium's autoreset step and a true final observation from a r
 - the action space is asymmetric, low = [-1, 0], high = [3, 0.5]; the episode terminates when
   a[0] > TERMINATE_ABOVE (a quarter of uniformly random actions) and is truncated by a TimeLimit after
   TIME_LIMIT steps, so random play yields both kinds of episode end.
+
+MatrixAction-v0 is StepCount-v0 with a non-flat (2x1) action space, which the scripts refuse.
 """
 
 import gymnasium as gym
@@ -38,3 +40,14 @@ class StepCount(gym.Env):
 
 
 gym.register("StepCount-v0", entry_point=StepCount, max_episode_steps=TIME_LIMIT)
+
+
+class MatrixAction(StepCount):
+    """StepCount with a 2x1 matrix of actions: the off-policy scripts take flat Box actions only."""
+
+    def __init__(self, render_mode=None):
+        super().__init__(render_mode)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2, 1), np.float32)
+
+
+gym.register("MatrixAction-v0", entry_point=MatrixAction, max_episode_steps=TIME_LIMIT)
