@@ -1,0 +1,29 @@
+"""tests/device_check.sh, the check for machines with a GPU, run here on the CPU with one script (each run
+starts a Python process, seconds apiece on a small machine; the other scripts' save and reload have their own tests)."""
+
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def device_check(tmp_path, algos):
+    env = {**os.environ, "ALGOS": algos, "ENV_ID": "Pendulum-v1", "OUT_DIR": str(tmp_path / "check"), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(["bash", os.path.join(ROOT, "tests", "device_check.sh")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_trains_saves_and_reloads_a_script(tmp_path):
+    result = device_check(tmp_path, "ddpg")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("device: ") and lines[-1] == "device check passed: ddpg on Pendulum-v1"
+    (line,) = [line for line in lines if line.startswith("ddpg: ")]
+    assert "trained eval: mean return" in line and "reloaded eval: mean return" in line, line
+    assert (tmp_path / "check" / "ddpg" / "eval.log").exists()
+
+
+def test_unknown_script_is_refused(tmp_path):
+    result = device_check(tmp_path, "ppo ppo2")
+    assert result.returncode == 2 and "unknown script 'ppo2'" in result.stderr
+    assert not (tmp_path / "check").exists()  # refused before any work
