@@ -41,6 +41,7 @@ extra_q=$(quote "${extra[@]}")
 OUT_DIR=${OUT_DIR:-$ROOT/benchmark}
 [[ $OUT_DIR == /* ]] || OUT_DIR=$PWD/$OUT_DIR
 PYTHON=${PYTHON:-python}
+if [[ $PYTHON == */* && $PYTHON != /* ]]; then PYTHON=$PWD/$PYTHON; fi  # the runs start in OUT_DIR
 WORKERS=${WORKERS:-$(nproc)}
 [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive integer, not '$WORKERS'"
 n=$((${#algos[@]} * ${#env_ids[@]} * ${#seeds[@]}))

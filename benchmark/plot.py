@@ -4,7 +4,8 @@
 
 Reads every run folder `{env_id}__{exp_name}__{seed}__{time}` below the given folders with TensorBoard's
 own event reader and writes to --out (a run folder may hold a file `COMMIT` naming the commit that made it;
-otherwise --commit, or HEAD, is taken):
+otherwise --commit, or HEAD, is taken; a folder without training episodes, e.g. an --eval-only run, is
+skipped, and two folders of the same environment, script and seed stop it with an error):
 - `{env_id}__{algo}.csv`: seed,global_step,episodic_return for every finished training episode;
 - `{env_id}.png`: all algorithms on one figure, mean over seeds with a 95% confidence band (Student t),
   x = environment steps, with the command, commit, versions and hardware written under it;
@@ -18,6 +19,7 @@ import csv
 import glob
 import os
 import subprocess
+import sys
 import textwrap
 from collections import defaultdict
 
@@ -28,8 +30,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-# two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond the table)
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+# two-sided 95% Student t quantiles by degrees of freedom; beyond the table, the normal quantile z plus the
+# first term of its expansion in 1/df, (z^3 + z) / (4 df), which is within 0.003 of the quantile from df 30 on
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 11: 2.20, 12: 2.18,
+       13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11, 18: 2.10, 19: 2.09, 20: 2.09, 21: 2.08, 22: 2.07, 23: 2.07,
+       24: 2.06, 25: 2.06, 26: 2.06, 27: 2.05, 28: 2.05, 29: 2.05, 30: 2.04}
+
+
+def t95(df):
+    z = 1.959964
+    return T95.get(df, z + (z**3 + z) / (4 * df))
 SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_mean", "final_return_std",
                    "eval_return_mean", "sps_median", "commit", "hardware"]
 # one color per script in every figure, so that a reader can compare environments at a glance
@@ -38,12 +48,19 @@ COLORS = dict(zip(["ppo", "ppo_penalty", "trpo", "vpg", "ddpg", "td3", "sac"], p
 
 def load_runs(folders, default_commit):
     """(env_id, algo) -> seed -> {tag: (steps, values)}, and (env_id, algo) -> the commits of its runs"""
-    groups, commits = defaultdict(dict), defaultdict(set)
+    groups, commits, run_dirs = defaultdict(dict), defaultdict(set), {}
     for folder in folders:
         for run_dir in sorted(glob.glob(os.path.join(folder, "*__*__*__*"))):
             env_id, algo, seed, _ = os.path.basename(run_dir).split("__")
             acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
             acc.Reload()
+            if "charts/episodic_return" not in acc.Tags()["scalars"]:
+                print(f"plot.py: skipped {run_dir}: no finished training episode (an --eval-only run?)")
+                continue
+            key = (env_id, algo, int(seed))
+            if key in run_dirs:  # one of them would silently replace the other in the mean over seeds
+                sys.exit(f"plot.py: error: two runs of {env_id} {algo} seed {seed}: {run_dirs[key]} and {run_dir}")
+            run_dirs[key] = run_dir
             groups[(env_id, algo)][int(seed)] = {
                 tag: (np.array([e.step for e in acc.Scalars(tag)]), np.array([e.value for e in acc.Scalars(tag)]))
                 for tag in acc.Tags()["scalars"]
@@ -64,7 +81,7 @@ def curve_band(seeds, grid, window=20):
     curves = np.array(curves)
     n = len(curves)
     mean = curves.mean(0)
-    half = T95.get(n - 1, 1.96) * curves.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    half = t95(n - 1) * curves.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
     return mean, half
 
 
@@ -90,10 +107,13 @@ def main():
                 for step, value in zip(*series["charts/episodic_return"]):
                     writer.writerow([seed, step, f"{value:.2f}"])
         finals = [s["charts/episodic_return"][1][-100:].mean() for s in seeds.values()]
+        last_steps = {seed: int(s["charts/SPS"][0][-1]) for seed, s in sorted(seeds.items())}
+        if len(set(last_steps.values())) > 1:  # the metric would mix runs of different lengths
+            print(f"plot.py: warning: {env_id} {algo}: the seeds' runs end at different steps {last_steps}")
         evals = [s["eval/episodic_return"][1].mean() for s in seeds.values() if "eval/episodic_return" in s]
         rows.append({
             "algo": algo, "env_id": env_id,
-            "total_timesteps": int(max(s["charts/SPS"][0][-1] for s in seeds.values())),
+            "total_timesteps": min(last_steps.values()),
             "seeds": " ".join(map(str, sorted(seeds))),
             "final_return_mean": round(float(np.mean(finals)), 1),
             "final_return_std": round(float(np.std(finals)), 1) if len(finals) > 1 else "",  # no spread from one seed

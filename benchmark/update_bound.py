@@ -2,8 +2,9 @@
 
 CleanRL's update structure in plain PyTorch (256-256 ReLU networks, batch 256, Adam, polyak targets,
 the policy updated every 2nd step), on random batches and without an environment, acting or a buffer.
-An off-policy script that does one update per environment step cannot run faster than this, so
-`script SPS / bound` is the fraction of the step that the update takes (issue: >= 90%).
+An off-policy script that does one such update per environment step cannot run faster than this, so
+`script SPS / bound` is about the fraction of the step that the update takes (issue: >= 90%). The
+scripts' own update is a little cheaper than CleanRL's (results/speed.md), so they can pass 100%.
 
     python benchmark/update_bound.py sac --obs-dim 17 --act-dim 6 --threads 1 --steps 1000
 """

@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import math
 import os
 import subprocess
 import sys
@@ -15,8 +16,8 @@ sys.path.insert(0, os.path.join(ROOT, "benchmark"))
 import plot  # noqa: E402
 
 
-def write_run(folder, seed, returns, evals):
-    writer = SummaryWriter(os.path.join(folder, f"Toy-v0__algo__{seed}__0"))
+def write_run(folder, seed, returns, evals, time=0):
+    writer = SummaryWriter(os.path.join(folder, f"Toy-v0__algo__{seed}__{time}"))
     for i, r in enumerate(returns):
         writer.add_scalar("charts/episodic_return", r, (i + 1) * 10)
         writer.add_scalar("charts/SPS", 100 * seed, (i + 1) * 10)
@@ -56,11 +57,15 @@ def test_commit_file_of_a_run_overrides_the_default(tmp_path):
     assert row["commit"] == "abc123 def456"
 
 
+def plot_runs(runs, out):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out)],
+                          capture_output=True, text=True)
+
+
 def test_one_seed_has_no_spread(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_run(runs, 1, np.arange(10.0), [1.0])
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out)],
-                            capture_output=True, text=True)
+    result = plot_runs(runs, out)
     assert result.returncode == 0, result.stderr
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
     assert row["final_return_mean"] == "4.5" and row["final_return_std"] == ""
@@ -78,4 +83,41 @@ def test_curve_band_is_a_t_interval_over_seeds():
     mean, half = plot.curve_band(seeds, np.array([5.0, 50.0, 100.0]), window=3)
     assert np.isnan(mean[0])  # no episode finished yet
     np.testing.assert_allclose(mean[1:], [2.0, 2.0])
-    np.testing.assert_allclose(half[1:], plot.T95[2] * 2.0 / np.sqrt(3))  # sample std 2, n = 3
+    np.testing.assert_allclose(half[1:], plot.t95(2) * 2.0 / np.sqrt(3))  # sample std 2, n = 3
+
+
+def test_a_seed_run_twice_is_refused_and_an_eval_only_run_skipped(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(10.0), [1.0])
+    write_run(runs, 1, [], [2.0], time=1)  # --eval-only: no training episode, a later time
+    result = plot_runs(runs, out)
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stdout and "Toy-v0__algo__1__1" in result.stdout
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["eval_return_mean"] == "1.0"  # the training run's evaluation, not the eval-only run's
+    write_run(runs, 1, np.arange(10.0) + 5, [3.0], time=2)
+    result = plot_runs(runs, out)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "two runs of Toy-v0 algo seed 1" in result.stderr and "Toy-v0__algo__1__2" in result.stderr
+
+
+def test_runs_of_different_lengths_are_flagged(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(20.0), [1.0])
+    write_run(runs, 2, np.arange(10.0), [1.0])
+    result = plot_runs(runs, out)
+    assert result.returncode == 0, result.stderr
+    assert "end at different steps {1: 200, 2: 100}" in result.stdout
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["total_timesteps"] == "100"  # what every seed reached
+
+
+def test_t95_covers_95_percent_of_the_t_distribution():
+    for df in [*range(1, 41), 60, 120, 1000]:
+        # the density of Student's t, integrated numerically over [-q, q]
+        q = plot.t95(df)
+        x = np.linspace(0.0, q, 200_001)
+        log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+        density = np.exp(log_c - (df + 1) / 2 * np.log1p(x**2 / df))
+        coverage = 2 * np.sum((density[1:] + density[:-1]) / 2 * np.diff(x))
+        assert coverage == pytest.approx(0.95, abs=1e-3), df

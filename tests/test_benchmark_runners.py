@@ -62,6 +62,13 @@ def test_dry_run_overrides_and_several_algorithms(tmp_path):
     assert cells[2][4] == "ALE_Pong-v5__ppo__7"  # a "/" in an id would be a folder in the log's name
 
 
+def test_a_relative_python_path_is_taken_from_where_the_runner_starts(tmp_path):
+    # the runs start in OUT_DIR, where .venv/bin/python would name another file
+    lines = runner("ppo.sh", DRY_RUN="1", ENV_IDS="Hopper-v4", SEEDS="1", OUT_DIR=str(tmp_path / "out"),
+                   PYTHON=".venv/bin/python").stdout.splitlines()
+    assert COMMAND.fullmatch(lines[1]).group(1) == os.path.join(os.getcwd(), ".venv/bin/python")
+
+
 def test_bad_settings_stop_with_a_message():
     for args, settings, message in [(["foo"], {}, "unknown algorithm 'foo'"), ([], {}, "no algorithm"),
                                     (["ppo"], {"WORKERS": "0"}, "WORKERS"), (["ppo"], {"SLURM": "yes"}, "SLURM"),
