@@ -5,6 +5,7 @@ import os
 import runpy
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -18,6 +19,8 @@ OWN_TAGS = {"vpg": {"losses/approx_kl"}, "ppo": {"losses/approx_kl", "losses/cli
             "ppo_penalty": {"losses/approx_kl", "losses/kl", "charts/beta"},
             "trpo": {"losses/kl", "charts/step_size", "charts/backtracks", "charts/line_search_success"}}
 TINY = ["--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]
+# PPO's default 32 minibatches would split a tiny 128-step batch into 4-step ones: 4 of 32 steps are quicker
+TINY_UPDATE = {"ppo": ["--num-minibatches", "4"], "ppo_penalty": ["--num-minibatches", "4"]}
 
 
 def run(script, args, cwd):
@@ -46,6 +49,14 @@ def run_ok(script, args, cwd):
     return result, run_dir
 
 
+def run_ok_side_by_side(script, cases):
+    """run_ok for each (args, folder), two at a time: each run has one thread, and CI has two cores."""
+    for _, cwd in cases:
+        os.makedirs(cwd)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda case: run_ok(script, *case), cases))
+
+
 def scalars(run_dir):
     acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     acc.Reload()
@@ -53,22 +64,24 @@ def scalars(run_dir):
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-@pytest.mark.parametrize("env_id, extra", [("HalfCheetah-v4", ["--num-envs", "1", "--num-steps", "1024"]), ("CartPole-v1", [])])
-def test_tiny_run_logs_the_contract_tags(script, env_id, extra, tmp_path):
-    result, run_dir = run_ok(script, ["--env-id", env_id, "--total-timesteps", "2048", *TINY, *extra], tmp_path)
-    assert os.path.basename(run_dir).startswith(f"{env_id}__{script}__1__")
-    logged = scalars(run_dir)
-    missing = (COMMON_TAGS | OWN_TAGS[script]) - set(logged)
-    assert not missing, f"missing tags {missing}"
-    assert len(logged["eval/episodic_return"]) == 2
-    assert "global_step=2048" in result.stdout and "eval: mean return" in result.stdout
+def test_tiny_runs_log_the_contract_tags(script, tmp_path):
+    cases = {"HalfCheetah-v4": ["--num-envs", "1", "--num-steps", "1024"], "CartPole-v1": []}  # Box and Discrete actions
+    args = ["--total-timesteps", "2048", *TINY, *TINY_UPDATE.get(script, [])]
+    runs = run_ok_side_by_side(script, [([*args, "--env-id", env_id, *extra], tmp_path / env_id) for env_id, extra in cases.items()])
+    for env_id, (result, run_dir) in zip(cases, runs):
+        assert os.path.basename(run_dir).startswith(f"{env_id}__{script}__1__")
+        logged = scalars(run_dir)
+        missing = (COMMON_TAGS | OWN_TAGS[script]) - set(logged)
+        assert not missing, f"{env_id}: missing tags {missing}"
+        assert len(logged["eval/episodic_return"]) == 2
+        assert "global_step=2048" in result.stdout and "eval: mean return" in result.stdout
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path):
     train, eval_only = tmp_path / "train", tmp_path / "eval"
     train.mkdir(), eval_only.mkdir()
-    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "1024", *TINY]
+    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "1024", *TINY, *TINY_UPDATE.get(script, [])]
     _, run_dir = run_ok(script, [*args, "--save-model"], train)
     model = os.path.join(run_dir, f"{script}.pt")
     checkpoint = torch.load(model, weights_only=True)
@@ -97,11 +110,8 @@ def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path)
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_same_seed_logs_identical_returns(script, tmp_path):
-    logs = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        _, run_dir = run_ok(script, ["--env-id", "CartPole-v1", "--total-timesteps", "1024", *TINY], tmp_path / name)
-        logs.append(scalars(run_dir))
+    args = ["--env-id", "CartPole-v1", "--total-timesteps", "1024", *TINY, *TINY_UPDATE.get(script, [])]
+    logs = [scalars(run_dir) for _, run_dir in run_ok_side_by_side(script, [(args, tmp_path / "a"), (args, tmp_path / "b")])]
     assert len(logs[0]["charts/episodic_return"]) > 10
     for tag in ("charts/episodic_return", "losses/value_loss", "eval/episodic_return"):
         assert logs[0][tag] == logs[1][tag]
