@@ -302,10 +302,6 @@ if __name__ == "__main__":
     probe.close()
 
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
-    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     # --- seeding ---
     random.seed(args.seed)
@@ -334,7 +330,6 @@ if __name__ == "__main__":
             for rms, stats in ((obs_norm.obs_rms, checkpoint["obs_rms"]), (reward_norm.return_rms, checkpoint["return_rms"])):
                 rms.mean, rms.var, rms.count = stats["mean"].numpy(), stats["var"].numpy(), stats["count"].item()
         except Exception as e:
-            writer.close()
             fail(f"cannot load {args.load_model!r}: {e}".splitlines()[0])
 
     # rollout storage, preallocated: what the policy saw and did on the training device; what the
@@ -344,6 +339,12 @@ if __name__ == "__main__":
     actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape, device=device)
     rewards, terminations, dones = (np.zeros((args.num_steps, args.num_envs), dtype=np.float32) for _ in range(3))
     valid = np.zeros((args.num_steps, args.num_envs), dtype=bool)
+
+    # the run folder and its logs, made only now that the input and any checkpoint have passed their checks
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     global_step = 0
     start_time = time.time()

@@ -314,10 +314,6 @@ if __name__ == "__main__":
     probe.close()
 
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
-    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     # --- seeding ---
     random.seed(args.seed)
@@ -349,7 +345,6 @@ if __name__ == "__main__":
             if args.autotune:
                 log_alpha.data.fill_(math.log(checkpoint["alpha"]))
         except Exception as e:
-            writer.close()
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
     alpha = log_alpha.exp().item() if args.autotune else args.alpha
     actor_optimizer = optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
@@ -360,6 +355,12 @@ if __name__ == "__main__":
     # step 2: target parameters equal to the main parameters (no target policy in SAC)
     qf1_target = copy.deepcopy(qf1)
     qf2_target = copy.deepcopy(qf2)
+
+    # the run folder and its logs, made only now that the input and any checkpoint have passed their checks
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     start_time = time.time()
     obs, _ = envs.reset(seed=args.seed)

@@ -290,10 +290,6 @@ if __name__ == "__main__":
     probe.close()
 
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
-    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     # --- seeding ---
     random.seed(args.seed)
@@ -318,7 +314,6 @@ if __name__ == "__main__":
             qf1.load_state_dict(checkpoint["qf1"])
             qf2.load_state_dict(checkpoint["qf2"])
         except Exception as e:
-            writer.close()
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
     actor_optimizer = optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True)
     q_optimizer = optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.learning_rate, fused=True)
@@ -329,6 +324,12 @@ if __name__ == "__main__":
     target_actor = copy.deepcopy(actor)
     qf1_target = copy.deepcopy(qf1)
     qf2_target = copy.deepcopy(qf2)
+
+    # the run folder and its logs, made only now that the input and any checkpoint have passed their checks
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
     start_time = time.time()
     obs, _ = envs.reset(seed=args.seed)
