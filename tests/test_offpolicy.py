@@ -4,7 +4,6 @@ computations, the replay buffer against gymnasium's autoreset step, and tiny run
 import importlib
 import math
 import os
-import runpy
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from tests import toy_envs_continuous as toy
+from tests.script_exit import exit_message
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ["ddpg", "td3", "sac"]
@@ -42,19 +42,6 @@ def run(script, *args, cwd):
         [sys.executable, str(REPO / f"{script}.py"), *args],
         cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
     )
-
-
-def exit_message(script, *args):
-    """Run a script in this process up to its sys.exit(message): sys.exit(str) is what prints
-    "<script>: error: ..." with exit status 1 and no traceback (checked end to end in a subprocess
-    below); any other exception fails the test. Much faster than a subprocess per case."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", [f"{script}.py", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(REPO / f"{script}.py"), run_name="__main__")
-    message = exit_info.value.code
-    assert isinstance(message, str) and len(message.splitlines()) == 1, message
-    return message
 
 
 def logged_scalars(cwd):

@@ -11,6 +11,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.script_exit import exit_message
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["vpg", "ppo", "ppo_penalty", "trpo"]
 COMMON_TAGS = {"charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/value_loss", "losses/policy_loss",
@@ -27,19 +29,6 @@ def run(script, args, cwd):
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, os.path.join(ROOT, f"{script}.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
-
-
-def exit_message(script, *args):
-    """Run a script in this process up to its sys.exit(message), which prints "<script>: error: ..." with exit
-    status 1 and no traceback (checked end to end in a subprocess by the tests of --load-model, minibatches and
-    divergence); any other exception fails the test. Much faster than a subprocess per case."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", [f"{script}.py", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(os.path.join(ROOT, f"{script}.py"), run_name="__main__")
-    message = exit_info.value.code
-    assert isinstance(message, str) and len(message.splitlines()) == 1, message
-    return message
 
 
 def run_ok(script, args, cwd):
