@@ -3,12 +3,7 @@ computations, the replay buffer against gymnasium's autoreset step, and tiny run
 
 import importlib
 import math
-import os
-import subprocess
-import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -19,9 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from tests import toy_envs_continuous as toy
-from tests.script_exit import exit_message
+from tests.script_runs import exit_message, run, run_side_by_side
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ["ddpg", "td3", "sac"]
 TOY_ENV = "tests.toy_envs_continuous:StepCount-v0"
 # asymmetric bounds, as in the toy environment: scale = [2, 0.25], bias = [1, 0.25]
@@ -33,15 +27,6 @@ TINY = ["--learning-starts", "100", "--batch-size", "32", "--buffer-size", "1000
 @pytest.fixture(params=SCRIPTS)
 def algo(request):
     return importlib.import_module(request.param)
-
-
-def run(script, *args, cwd):
-    """Run a script as a user would, from `cwd`, so that runs/ lands there. One thread each: the
-    tests start several at once on a small machine, where OpenMP threads would wait on each other."""
-    return subprocess.run(
-        [sys.executable, str(REPO / f"{script}.py"), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
-    )
 
 
 def logged_scalars(cwd):
@@ -248,8 +233,7 @@ def test_same_seed_logs_identical_numbers(script, tmp_path):
     folders = [tmp_path / "first", tmp_path / "second"]
     for folder in folders:
         folder.mkdir()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda folder: run(script, *args, cwd=folder), folders))
+    results = run_side_by_side([(script, args, folder) for folder in folders])
     assert all(result.returncode == 0 for result in results), results[0].stderr
     first, second = ({tag: v for tag, v in logged_scalars(folder).items() if tag != "charts/SPS"} for folder in folders)
     assert [step for step, _ in first["charts/episodic_return"]] == [200, 401] and "charts/episodic_length" in first
@@ -296,8 +280,7 @@ def test_discrete_env_and_divergence_end_in_one_line(script, tmp_path):
         (["--env-id", "Pendulum-v1", "--total-timesteps", "300", *TINY, *DIVERGING[script]],
          "training diverged: non-finite loss at global step 200"),
     ]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda case: run(script, *case[0], cwd=tmp_path), cases))
+    results = run_side_by_side([(script, args, tmp_path) for args, _ in cases])
     for (args, message), result in zip(cases, results):
         stderr = result.stderr.strip()
         assert result.returncode == 1 and "Traceback" not in stderr, (args, stderr)

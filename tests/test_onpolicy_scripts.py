@@ -3,15 +3,13 @@
 import glob
 import os
 import runpy
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.script_exit import exit_message
+from tests.script_runs import exit_message, run, run_side_by_side
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["vpg", "ppo", "ppo_penalty", "trpo"]
@@ -25,25 +23,21 @@ TINY = ["--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]
 TINY_UPDATE = {"ppo": ["--num-minibatches", "4"], "ppo_penalty": ["--num-minibatches", "4"]}
 
 
-def run(script, args, cwd):
-    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, os.path.join(ROOT, f"{script}.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
 def run_ok(script, args, cwd):
-    result = run(script, args, cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = glob.glob(os.path.join(cwd, "runs", "*"))
-    return result, run_dir
+    (result_and_run_dir,) = run_ok_side_by_side(script, [(args, cwd)])
+    return result_and_run_dir
 
 
 def run_ok_side_by_side(script, cases):
-    """run_ok for each (args, folder), two at a time: each run has one thread, and CI has two cores."""
+    """Each (args, folder) of `cases` run from its folder, two at a time; for each, its result and run folder."""
     for _, cwd in cases:
-        os.makedirs(cwd)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda case: run_ok(script, *case), cases))
+        os.makedirs(cwd, exist_ok=True)
+    runs = []
+    for result, (_, cwd) in zip(run_side_by_side([(script, args, cwd) for args, cwd in cases]), cases):
+        assert result.returncode == 0, result.stderr[-3000:]
+        (run_dir,) = glob.glob(os.path.join(cwd, "runs", "*"))
+        runs.append((result, run_dir))
+    return runs
 
 
 def scalars(run_dir):
@@ -144,14 +138,14 @@ def test_bootstraps_through_time_limit_truncation(script, tmp_path):
 @pytest.mark.parametrize("script", ["ppo", "ppo_penalty"])
 def test_minibatches_of_fewer_than_two_steps_end_in_one_line(script, tmp_path):
     # a one-step minibatch has no advantage std to normalize by: refused before any work...
-    result = run(script, ["--num-envs", "1", "--num-steps", "8", "--num-minibatches", "5"], tmp_path)
+    result = run(script, "--num-envs", "1", "--num-steps", "8", "--num-minibatches", "5", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert f"{script}.py: error: --num-minibatches 5 leaves fewer than 2 of the batch's 8 steps per minibatch" in result.stderr
     assert not os.path.exists(tmp_path / "runs")
     # ...and when the autoreset steps left out of a batch leave too few: episodes of at most 2 steps here,
     # so at least 2 of the 8 steps are autoreset steps and 4 minibatches cannot have 2 transitions each
-    result = run(script, ["--env-id", "tests.toy_envs:StopOrGo-v0", "--num-envs", "1", "--num-steps", "8",
-                          "--num-minibatches", "4", "--total-timesteps", "8", "--eval-episodes", "0"], tmp_path)
+    result = run(script, "--env-id", "tests.toy_envs:StopOrGo-v0", "--num-envs", "1", "--num-steps", "8",
+                 "--num-minibatches", "4", "--total-timesteps", "8", "--eval-episodes", "0", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert "steps of the batch are transitions, fewer than 2 for each of --num-minibatches 4" in result.stderr
     assert f"{script}.py: error: only " in result.stderr
@@ -160,8 +154,8 @@ def test_minibatches_of_fewer_than_two_steps_end_in_one_line(script, tmp_path):
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_divergence_stops_with_a_clear_message(script, tmp_path):
     lr_flag = "--vf-learning-rate" if script == "trpo" else "--learning-rate"
-    result = run(script, ["--env-id", "CartPole-v1", lr_flag, "1e38", "--no-anneal-lr", "--num-steps", "256",
-                          "--total-timesteps", "4096", "--eval-episodes", "0"], tmp_path)
+    result = run(script, "--env-id", "CartPole-v1", lr_flag, "1e38", "--no-anneal-lr", "--num-steps", "256",
+                 "--total-timesteps", "4096", "--eval-episodes", "0", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"{script}.py: error: training diverged" in result.stderr and "global step" in result.stderr
     (run_dir,) = glob.glob(os.path.join(tmp_path, "runs", "*"))
