@@ -5,7 +5,8 @@ from tests.script_runs import run_side_by_side
 
 ONPOLICY = ["--num-envs", "2", "--num-steps", "128", "--total-timesteps", "256"]
 OFFPOLICY = ["--total-timesteps", "150", "--learning-starts", "100", "--batch-size", "32"]
-SCRIPT_ARGS = {**dict.fromkeys(["vpg", "trpo", "ppo", "ppo_penalty"], ONPOLICY), **dict.fromkeys(["ddpg", "td3", "sac"], OFFPOLICY)}
+SCRIPT_ARGS = {**dict.fromkeys(["vpg", "trpo", "ppo", "ppo_penalty"], ONPOLICY),
+               **dict.fromkeys(["ddpg", "td3", "sac"], OFFPOLICY)}
 
 
 def test_every_script_records_training_and_evaluation_videos(tmp_path):
