@@ -40,6 +40,8 @@ T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 
 def t95(df):
     z = 1.959964
     return T95.get(df, z + (z**3 + z) / (4 * df))
+
+
 SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_mean", "final_return_std",
                    "eval_return_mean", "sps_median", "commit", "hardware"]
 # one color per script in every figure, so that a reader can compare environments at a glance

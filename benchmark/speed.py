@@ -4,8 +4,9 @@ For each repeat, every script runs once in turn (the repeats interleave, so a sl
 machine spreads over all of them), alone, with --torch-threads THREADS. SPS is the training phase's:
 environment steps between the second and the last `charts/SPS` event of the run divided by the wall
 time between them, so start-up, a burn-in (the first two on-policy iterations, the first 400 off-policy
-updates) and the off-policy scripts' random-action phase are left out. In the same run: the update-only bound of the off-policy scripts (update_bound.py) and,
-where stable-baselines3 / sb3-contrib are installed, their equivalents timed the same way.
+updates) and the off-policy scripts' random-action phase are left out. In the same run: the update-only
+bound of the off-policy scripts (update_bound.py) and, where stable-baselines3 / sb3-contrib are
+installed, their equivalents timed the same way.
 
     python benchmark/speed.py --repeats 3 --threads 1          (or: bash benchmark/speed.sh)
 """
