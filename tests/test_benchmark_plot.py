@@ -26,12 +26,16 @@ def write_run(folder, seed, returns, evals, time=0):
     writer.close()
 
 
+def plot_runs(runs, out, *options):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out), *options],
+                          capture_output=True, text=True)
+
+
 def test_summary_csv_and_curves(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_run(runs, 1, np.arange(150.0), [10.0, 20.0])
     write_run(runs, 2, np.arange(150.0) + 100, [30.0])
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out),
-                             "--hardware", "test machine", "--commit", "abc123"], capture_output=True, text=True)
+    result = plot_runs(runs, out, "--hardware", "test machine", "--commit", "abc123")
     assert result.returncode == 0, result.stderr
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
     assert list(row) == plot.SUMMARY_COLUMNS
@@ -50,16 +54,10 @@ def test_commit_file_of_a_run_overrides_the_default(tmp_path):
     write_run(runs, 1, np.arange(10.0), [1.0])
     write_run(runs, 2, np.arange(10.0), [1.0])
     (runs / "Toy-v0__algo__2__0" / "COMMIT").write_text("def456\n")
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out),
-                             "--commit", "abc123"], capture_output=True, text=True)
+    result = plot_runs(runs, out, "--commit", "abc123")
     assert result.returncode == 0, result.stderr
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
     assert row["commit"] == "abc123 def456"
-
-
-def plot_runs(runs, out):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmark", "plot.py"), str(runs), "--out", str(out)],
-                          capture_output=True, text=True)
 
 
 def test_one_seed_has_no_spread(tmp_path):
