@@ -95,6 +95,12 @@ class Args:
     tau: float = 0.005
     """polyak coefficient tau: target <- (1 - tau) target + tau online, Spinning Up's rho = 1 - tau
     (0.005, CleanRL and the TD3 paper; the DDPG paper used 0.001)"""
+    checkpoint_frequency: int = 0
+    """every this many steps, write the whole training state (networks, optimizers, replay buffer: 256 MB when full
+    on Ant-v4) to `runs/{run_name}/{exp_name}_state.pt` for --resume (0: never); deleted when training ends"""
+    resume: str | None = None
+    """continue the run that wrote this state file, given the flags it started with (--cuda and --torch-threads
+    may change): in its run folder, from the saved step, with new episodes and random draws (seed + step)"""
 
     # --- DDPG ---
     learning_rate: float = 3e-4
@@ -185,6 +191,14 @@ class ReplayBuffer:
         obs, actions, rewards, next_obs, terminations = self.storage[idx].split(self.widths, dim=1)
         return obs, actions, rewards.squeeze(1), next_obs, terminations.squeeze(1)
 
+    def state_dict(self):
+        return {"storage": self.storage[: self.count].cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state):
+        self.count = len(state["storage"])
+        self.storage[: self.count] = state["storage"]
+        self.pos = state["pos"]
+
 
 def step_and_store(envs, rb, obs, actions, autoreset):
     """Steps 5-8: execute a, observe (s', r, d), store (s, a, r, s', d); returns s', the new autoreset
@@ -253,12 +267,18 @@ if __name__ == "__main__":
         fail(f"--exploration-noise must be non-negative, got {args.exploration_noise}")
     if args.torch_threads is not None and args.torch_threads <= 0:
         fail(f"--torch-threads must be positive, got {args.torch_threads}")
+    if args.checkpoint_frequency < 0:
+        fail(f"--checkpoint-frequency must be non-negative (0: never), got {args.checkpoint_frequency}")
+    if args.checkpoint_frequency > 0 and args.capture_video:
+        fail("--checkpoint-frequency does not go with --capture-video: a resumed run would record over the videos")
     if args.eval_episodes < 0:
         fail(f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}")
     if args.eval_only and args.load_model is None:
         fail("--eval-only needs --load-model PATH")
     if args.load_model is not None and not os.path.isfile(args.load_model):
         fail(f"--load-model: no such file {args.load_model!r}")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        fail(f"--resume: no such file {args.resume!r}")
     if args.capture_video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
     try:
@@ -271,19 +291,33 @@ if __name__ == "__main__":
         fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
     probe.close()
 
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    # a resumed run goes on in its own run folder from the step its state was saved at, with the same flags
+    if args.resume is not None:
+        try:
+            saved = torch.load(args.resume, map_location="cpu", weights_only=True)
+            saved_args, run_name, start_step = saved["args"], saved["run_name"], saved["global_step"]
+        except Exception as e:
+            fail(f"--resume: cannot load {args.resume!r} as a state file: {type(e).__name__}: {' '.join(str(e).split())}")
+        changeable = ("resume", "cuda", "torch_threads")
+        changed = [k for k, v in vars(args).items() if k not in changeable and saved_args.get(k) != v]
+        if changed:
+            fail("--resume: give the flags the run started with: " + ", ".join(
+                f"--{k.replace('_', '-')} {saved_args.get(k)} (not {getattr(args, k)})" for k in changed))
+    else:
+        run_name, start_step = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}", 0
 
-    # --- seeding ---
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    # --- seeding (a resumed run draws anew, from seed + the step it resumes at) ---
+    seed = args.seed + start_step
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     envs = make_envs(args, 1, run_name, args.capture_video and not args.eval_only)
-    envs.action_space.seed(args.seed)
+    envs.action_space.seed(seed)
 
     # step 1: initial policy and Q-function parameters, empty replay buffer
     actor = Actor(envs).to(device)
@@ -304,20 +338,33 @@ if __name__ == "__main__":
     target_actor = copy.deepcopy(actor)
     qf1_target = copy.deepcopy(qf1)
 
-    # the run folder and its logs, made only now that the input and any checkpoint have passed their checks
-    writer = SummaryWriter(f"runs/{run_name}")
+    # everything a training step reads and changes, saved by --checkpoint-frequency and restored by --resume
+    stateful = {"actor": actor, "qf1": qf1, "target_actor": target_actor, "qf1_target": qf1_target,
+                "actor_optimizer": actor_optimizer, "q_optimizer": q_optimizer, "rb": rb}
+    if args.resume is not None:
+        try:
+            for name, part in stateful.items():
+                part.load_state_dict(saved[name])
+        except Exception as e:
+            fail(f"--resume: {args.resume!r} does not fit this run: {type(e).__name__}: {' '.join(str(e).split())}")
+
+    # the run folder and its logs, made only now that the input and any checkpoint have passed their checks; a
+    # resumed run drops what its killed process logged after the saved step (TensorBoard's purge_step)
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=start_step + 1 if args.resume is not None else None)
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
     versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
     writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
+    state_path = f"runs/{run_name}/{args.exp_name}_state.pt"
+
     start_time = time.time()
-    obs, _ = envs.reset(seed=args.seed)
+    obs, _ = envs.reset(seed=seed)  # a resumed run starts new episodes: the environment's state is not saved
     autoreset = np.zeros(envs.num_envs, dtype=bool)
     num_steps = 0 if args.eval_only else args.total_timesteps
-    recent_returns = []
+    recent_returns = [] if args.resume is None else saved["recent_returns"]
 
     # step 3: repeat
-    for global_step in range(1, num_steps + 1):
+    for global_step in range(start_step + 1, num_steps + 1):
         # step 4: a = clip(mu(s) + eps, low, high); uniformly random actions until learning starts
         if global_step <= args.learning_starts:
             actions = envs.action_space.sample()
@@ -374,21 +421,30 @@ if __name__ == "__main__":
                 }
                 for tag, value in scalars.items():
                     writer.add_scalar(tag, value, global_step)
-                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
                 if not all(map(math.isfinite, scalars.values())):
                     writer.close()
                     fail(f"training diverged: non-finite loss at global step {global_step}")
 
         if global_step % max(1, num_steps // 20) == 0 or global_step == num_steps:
-            sps = int(global_step / (time.time() - start_time))
+            sps = int((global_step - start_step) / (time.time() - start_time))
             mean_return = np.mean(recent_returns) if recent_returns else float("nan")
             print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}", flush=True)
+
+        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency == 0 and global_step < num_steps:
+            writer.flush()  # the logs up to this step are on disk before the state that resumes after them
+            state = {name: part.state_dict() for name, part in stateful.items()}
+            state.update(args=vars(args), run_name=run_name, global_step=global_step, recent_returns=recent_returns)
+            torch.save(state, f"{state_path}.tmp")
+            os.replace(f"{state_path}.tmp", state_path)  # a kill while writing leaves the last state whole
 
     # the loss check above runs only at logging steps: a network that diverged since then must not pass unnoticed
     parameters = nn.utils.parameters_to_vector([*actor.parameters(), *qf1.parameters()])
     if num_steps > 0 and not torch.isfinite(parameters).all():
         writer.close()
         fail(f"training diverged: non-finite parameters after the last update at global step {global_step}")
+    if os.path.exists(state_path):  # training is complete: nothing left to resume
+        os.remove(state_path)
 
     if args.save_model and not args.eval_only:
         model_path = f"runs/{run_name}/{args.exp_name}.pt"

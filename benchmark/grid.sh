@@ -15,6 +15,8 @@
 #   PYTHON (python), DRY_RUN (0), SLURM (unset | emit | submit), JOB_NAME (bench-{algos}),
 #   SLURM_PARTITION (unset: the cluster's default), SLURM_TIME (12:00:00), SLURM_MEM (4G).
 # Each run uses one thread (OMP_NUM_THREADS=1) and runs from OUT_DIR, since the scripts write runs/ there.
+# A cell whose run left a state file (off-policy scripts, --checkpoint-frequency N) is resumed from it with
+# --resume, its log appended to: run the same grid again after a kill or a time limit.
 set -euo pipefail
 
 die() { echo "grid.sh: $*" >&2; exit 2; }
@@ -79,8 +81,12 @@ cd$(quote "$OUT_DIR")
 mkdir -p logs
 log=logs/\${env_id//\\//_}__\${algo}__\${seed}.log
 echo "task \$i: \$algo \$env_id seed \$seed, log \$PWD/\$log"
+# a run that left a state file (--checkpoint-frequency) goes on from it; a new run starts a new log
+state=\$(ls -t runs/"\$env_id"__"\$algo"__"\$seed"__*/"\$algo"_state.pt 2> /dev/null | head -n 1) || true
+resume=()
+if [[ -n \$state ]]; then resume=(--resume "\$state"); else : > "\$log"; fi
 export OMP_NUM_THREADS=1
-exec$(quote "$PYTHON")$(quote "$ROOT")/\$algo.py --env-id "\$env_id" --seed "\$seed"$extra_q > "\$log" 2>&1
+exec$(quote "$PYTHON")$(quote "$ROOT")/\$algo.py --env-id "\$env_id" --seed "\$seed"$extra_q "\${resume[@]}" >> "\$log" 2>&1
 EOF
 }
 
@@ -106,8 +112,14 @@ for algo in "${algos[@]}"; do
   for env_id in "${env_ids[@]}"; do
     for seed in "${seeds[@]}"; do
       log=logs/${env_id//\//_}__${algo}__${seed}.log
-      commands+=("OMP_NUM_THREADS=1$(quote "$PYTHON" "$ROOT/$algo.py" --env-id "$env_id" --seed "$seed")$extra_q >$(quote "$log") 2>&1")
-      labels+=("$algo $env_id seed $seed ($OUT_DIR/$log)")
+      # a run that left a state file (--checkpoint-frequency) goes on from it, and its log with it
+      state=$(cd "$OUT_DIR" 2> /dev/null && ls -t runs/"$env_id"__"$algo"__"$seed"__*/"$algo"_state.pt 2> /dev/null |
+              head -n 1) || true
+      resume=() redirect=">"
+      [[ -n $state ]] && resume=(--resume "$state") redirect=">>"
+      command="OMP_NUM_THREADS=1$(quote "$PYTHON" "$ROOT/$algo.py" --env-id "$env_id" --seed "$seed")$extra_q"
+      commands+=("$command$(quote "${resume[@]}") $redirect$(quote "$log") 2>&1")
+      labels+=("$algo $env_id seed $seed${state:+ from $state} ($OUT_DIR/$log)")
     done
   done
 done

@@ -17,7 +17,8 @@ DEFAULT_ENVS = ["HalfCheetah-v4", "Hopper-v4", "Walker2d-v4", "Ant-v4"]
 SETTINGS = ["ENV_IDS", "SEEDS", "TOTAL_TIMESTEPS", "WORKERS", "OUT_DIR", "PYTHON", "DRY_RUN", "SLURM", "JOB_NAME",
             "SLURM_PARTITION", "SLURM_TIME", "SLURM_MEM"]
 # a local command: OMP_NUM_THREADS=1 PYTHON ROOT/ALGO.py --env-id ENV --seed SEED [EXTRA] > logs/ENV__ALGO__SEED.log 2>&1
-COMMAND = re.compile(r"OMP_NUM_THREADS=1 (\S+) (\S+)/(\w+)\.py --env-id (\S+) --seed (\S+)(.*) > logs/(\S+)\.log 2>&1")
+# (>> when it resumes a run)
+COMMAND = re.compile(r"OMP_NUM_THREADS=1 (\S+) (\S+)/(\w+)\.py --env-id (\S+) --seed (\S+)(.*) (>>?) logs/(\S+)\.log 2>&1")
 
 
 def runner(script, *args, check=True, **settings):
@@ -32,15 +33,15 @@ def runner(script, *args, check=True, **settings):
 
 
 def dry_run(script, *args, **settings):
-    """(folder the commands run from, [(algo, env_id, seed, extra args, log name)])"""
+    """(folder the commands run from, [(algo, env_id, seed, extra args, log name, redirection)])"""
     lines = runner(script, *args, DRY_RUN="1", **settings).stdout.splitlines()
     assert lines[0].startswith("cd ")
     cells = []
     for line in lines[1:]:
-        python, root, algo, env_id, seed, extra, log = COMMAND.fullmatch(line).groups()
+        python, root, algo, env_id, seed, extra, redirect, log = COMMAND.fullmatch(line).groups()
         assert root == ROOT and python == settings.get("PYTHON", "python")
         assert log == f"{env_id.replace('/', '_')}__{algo}__{seed}"
-        cells.append((algo, env_id, seed, extra.strip(), log))
+        cells.append((algo, env_id, seed, extra.strip(), log, redirect))
     return lines[0][3:], cells
 
 
@@ -105,13 +106,35 @@ def test_slurm_script_maps_each_array_task_to_one_cell(tmp_path):
         task = subprocess.run(["bash", str(path)], env={**os.environ, "SLURM_ARRAY_TASK_ID": str(i)},
                               capture_output=True, text=True, timeout=30)
         assert task.returncode == 0, task.stderr
-        algo, env_id, seed, _, log = cells[i]  # task i runs the local runner's i-th command
+        algo, env_id, seed, _, log, _ = cells[i]  # task i runs the local runner's i-th command
         assert task.stdout.startswith(f"task {i}: {algo} {env_id} seed {seed}")
         assert (out / "logs" / f"{log}.log").read_text() == (
             f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/{algo}.py --env-id {env_id} --seed {seed} "
             "--total-timesteps 100 --exp-name x y\n")
     logs = sorted(os.path.basename(p) for p in glob.glob(str(out / "logs" / "*.log")))
     assert logs == sorted(f"{e}__{a}__{s}.log" for a in algos for e in ["Pendulum-v1", "Hopper-v4"] for s in "123")
+
+
+def test_a_cell_that_left_a_state_file_resumes_from_it(tmp_path):
+    # an off-policy run killed after writing a --checkpoint-frequency state: the same grid again goes on from it
+    script, out, settings = emit(tmp_path, "sac", "td3")
+    state = "runs/Hopper-v4__sac__2__1700000000/sac_state.pt"
+    (out / state).parent.mkdir(parents=True)
+    (out / state).write_text("")
+    _, cells = dry_run("grid.sh", "sac", "td3", **settings)
+    resumed = [(c[:4], c[5]) for c in cells if c[5] == ">>"]
+    assert resumed == [(("sac", "Hopper-v4", "2", f"--resume {state}"), ">>")] and len(cells) == 12
+    # the Slurm tasks look for the state when they start: the resumed one appends to its log, a new one starts anew
+    path = tmp_path / "job.sbatch"
+    path.write_text(script)
+    for i, log in [(4, "Hopper-v4__sac__2"), (3, "Hopper-v4__sac__1")]:
+        (out / "logs" / f"{log}.log").write_text("before\n")
+        task = subprocess.run(["bash", str(path)], env={**os.environ, "SLURM_ARRAY_TASK_ID": str(i)},
+                              capture_output=True, text=True, timeout=30)
+        assert task.returncode == 0, task.stderr
+        args = f"--env-id Hopper-v4 --seed {log[-1]}" + (f" --resume {state}" if i == 4 else "")
+        assert (out / "logs" / f"{log}.log").read_text() == (
+            ("before\n" if i == 4 else "") + f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/sac.py {args}\n")
 
 
 def test_slurm_settings_and_submit(tmp_path):

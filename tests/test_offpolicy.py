@@ -3,6 +3,11 @@ computations, the replay buffer against gymnasium's autoreset step, and tiny run
 
 import importlib
 import math
+import os
+import runpy
+import shutil
+import signal
+import sys
 import threading
 
 import gymnasium as gym
@@ -14,10 +19,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from tests import toy_envs_continuous as toy
-from tests.script_runs import exit_message, run, run_side_by_side
+from tests.script_runs import ROOT, exit_message, run, run_side_by_side
 
 SCRIPTS = ["ddpg", "td3", "sac"]
 TOY_ENV = "tests.toy_envs_continuous:StepCount-v0"
+KILLED_ENV = "tests.toy_envs_continuous:KilledPendulum-v0"
 # asymmetric bounds, as in the toy environment: scale = [2, 0.25], bias = [1, 0.25]
 LOW, HIGH = torch.tensor([-1.0, 0.0]), torch.tensor([3.0, 0.5])
 SCALE, BIAS = (HIGH - LOW) / 2, (HIGH + LOW) / 2
@@ -35,6 +41,26 @@ def logged_scalars(cwd):
     events = EventAccumulator(str(run_dir))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def namespace_at_writer(script, *args):
+    """Run `script`.py in this process up to the SummaryWriter it makes after restoring any --resume state, and
+    return the script's variables there."""
+
+    class Stop(Exception):
+        pass
+
+    def writer(*_, **__):
+        namespace.update(sys._getframe(1).f_globals)  # the caller: the script's top level
+        raise Stop
+
+    namespace = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("torch.utils.tensorboard.SummaryWriter", writer)
+        patch.setattr(sys, "argv", [f"{script}.py", *args])
+        with pytest.raises(Stop):
+            runpy.run_path(os.path.join(ROOT, f"{script}.py"), run_name="__main__")
+    return namespace
 
 
 # --- math ---
@@ -240,6 +266,64 @@ def test_same_seed_logs_identical_numbers(script, tmp_path):
     assert first == second
 
 
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_killed_run_resumes_from_its_last_state(script, tmp_path, monkeypatch):
+    """KilledPendulum-v0 is Pendulum-v1 whose process is killed at its 900th step (global step 904); the state
+    saved at step 500 resumes the run in its own folder, with new episodes from step 501."""
+    args = ["--total-timesteps", "1000", *TINY, "--eval-episodes", "0", "--checkpoint-frequency", "500"]
+    straight, killed, again = tmp_path / "straight", tmp_path / "killed", tmp_path / "again"
+    straight.mkdir(), killed.mkdir()
+    results = run_side_by_side([(script, ["--env-id", "Pendulum-v1", *args[:-2]], straight),  # no states saved
+                                (script, ["--env-id", KILLED_ENV, *args], killed)])
+    assert results[0].returncode == 0 and results[1].returncode == -signal.SIGKILL, results[0].stderr
+    (state_path,) = (killed / "runs").glob(f"*/{script}_state.pt")
+    state = torch.load(state_path, weights_only=True)
+    # 500 steps less the autoreset steps 201 and 402, which are no transitions
+    assert state["global_step"] == 500 and state["rb"]["pos"] == len(state["rb"]["storage"]) == 498
+    assert max(step for values in logged_scalars(killed).values() for step, _ in values) > 500
+    shutil.copytree(killed, again)
+
+    # bad resumptions stop in one line before any work
+    monkeypatch.chdir(killed)
+    torch.save({"actor": {}}, "model.pt")
+    for bad, message in [(["--seed", "2"], "give the flags the run started with: --seed 1 (not 2)"),
+                         (["--resume", "model.pt"], "cannot load 'model.pt' as a state file: KeyError: 'args'")]:
+        actual = exit_message(script, "--env-id", KILLED_ENV, *args, "--resume", str(state_path), *bad)
+        assert actual.startswith(f"{script}.py: error: --resume: ") and message in actual
+    assert len(list((killed / "runs").iterdir())) == 1
+
+    # --resume restores every network, optimizer and the buffer exactly, and reseeds with seed + step
+    resume = ["--env-id", KILLED_ENV, *args, "--resume", str(state_path.relative_to(killed))]
+    restored = namespace_at_writer(script, *resume)
+    assert restored["start_step"] == 500 and restored["seed"] == 501
+    kinds, held = (nn.Module, torch.optim.Optimizer, restored["ReplayBuffer"]), list(restored["stateful"].values())
+    assert all(any(value is part for part in held) for value in restored.values() if isinstance(value, kinds))
+    for name, part in restored["stateful"].items():
+        actual, saved = part.state_dict(), state[name]
+        if "param_groups" in saved:  # an optimizer: its per-parameter moments and step counts
+            assert actual["param_groups"] == saved["param_groups"], name
+            actual, saved = actual["state"], saved["state"]
+        torch.testing.assert_close(actual, saved, rtol=0, atol=0, msg=name)
+    if script == "sac":  # the temperature (--autotune is on by default)
+        torch.testing.assert_close(restored["log_alpha"].detach(), state["log_alpha"], rtol=0, atol=0)
+        assert restored["alpha"] == state["log_alpha"].exp().item() != 1.0
+    results = run_side_by_side([(script, resume, killed), (script, resume, again)])
+    assert all(result.returncode == 0 for result in results), results[0].stderr
+    assert not list((killed / "runs").glob("*/*_state.pt"))  # deleted once training ends
+    expected, resumed, resumed_again = (
+        {tag: v for tag, v in logged_scalars(folder).items() if tag != "charts/SPS"} for folder in (straight, killed, again)
+    )
+    assert resumed == resumed_again  # the same state resumes to the same numbers
+    # up to the saved step, the numbers of the straight run, which saved no states; the killed process's later logs
+    # are dropped
+    assert resumed.keys() == expected.keys()
+    for tag in expected:
+        assert [x for x in resumed[tag] if x[0] <= 500] == [x for x in expected[tag] if x[0] <= 500], tag
+    assert [step for step, _ in expected["charts/episodic_return"]] == [200, 401, 602, 803]
+    assert [step for step, _ in resumed["charts/episodic_return"]] == [200, 401, 700, 901]  # new episodes from 501
+    assert [step for step, _ in resumed["losses/actor_loss"]] == [200, 400, 600, 800, 1000]
+
+
 BAD_INPUTS = [
     (["--env-id", "CartPole-v1"], "requires a bounded, flat Box action space, CartPole-v1 has Discrete(2)"),
     (["--env-id", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
@@ -252,6 +336,9 @@ BAD_INPUTS = [
     (["--eval-only"], "--eval-only needs --load-model"),
     (["--load-model", "missing.pt"], "--load-model: no such file 'missing.pt'"),
     (["--eval-episodes", "-1"], "--eval-episodes must be non-negative"),
+    (["--checkpoint-frequency", "-1"], "--checkpoint-frequency must be non-negative"),
+    (["--checkpoint-frequency", "100", "--capture-video"], "--checkpoint-frequency does not go with --capture-video"),
+    (["--resume", "missing.pt"], "--resume: no such file 'missing.pt'"),
     (["--env-id", "tests.toy_envs_continuous:MatrixAction-v0"], "requires a bounded, flat Box action space"),
 ]
 

@@ -12,11 +12,16 @@ transition from gymnasium's autoreset step and a true final observation from a r
   a[0] > TERMINATE_ABOVE (a quarter of uniformly random actions) and is truncated by a TimeLimit after
   TIME_LIMIT steps, so random play yields both kinds of episode end.
 
-MatrixAction-v0 is StepCount-v0 with a non-flat (2x1) action space, which the scripts refuse.
+MatrixAction-v0 is StepCount-v0 with a non-flat (2x1) action space, which the scripts refuse. KilledPendulum-v0
+is Pendulum-v1 that kills its process partway through a run.
 """
+
+import os
+import signal
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 TIME_LIMIT = 5
 TERMINATE_ABOVE = 2.0
@@ -51,3 +56,22 @@ class MatrixAction(StepCount):
 
 
 gym.register("MatrixAction-v0", entry_point=MatrixAction, max_episode_steps=TIME_LIMIT)
+
+
+class KilledPendulum(gym.Wrapper):
+    """Pendulum-v1 whose process is killed (SIGKILL, as by a cluster's time limit) at the env's KILL_AT_STEP-th
+    step, for the tests of --resume: a resumed run's new process makes a new env, which counts from 0 again."""
+
+    def __init__(self, render_mode=None):
+        super().__init__(PendulumEnv(render_mode=render_mode))
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == KILL_AT_STEP:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().step(action)
+
+
+KILL_AT_STEP = 900
+gym.register("KilledPendulum-v0", entry_point=KilledPendulum, max_episode_steps=200)
