@@ -347,6 +347,7 @@ if __name__ == "__main__":
                 part.load_state_dict(saved[name])
         except Exception as e:
             fail(f"--resume: {args.resume!r} does not fit this run: {type(e).__name__}: {' '.join(str(e).split())}")
+        print(f"resuming {run_name} at global step {start_step} from {args.resume}", flush=True)
 
     # the run folder and its logs, made only now that the input and any checkpoint have passed their checks; a
     # resumed run drops what its killed process logged after the saved step (TensorBoard's purge_step)

@@ -309,6 +309,7 @@ def test_a_killed_run_resumes_from_its_last_state(script, tmp_path, monkeypatch)
         assert restored["alpha"] == state["log_alpha"].exp().item() != 1.0
     results = run_side_by_side([(script, resume, killed), (script, resume, again)])
     assert all(result.returncode == 0 for result in results), results[0].stderr
+    assert f"resuming {state['run_name']} at global step 500 from runs/" in results[0].stdout
     assert not list((killed / "runs").glob("*/*_state.pt"))  # deleted once training ends
     expected, resumed, resumed_again = (
         {tag: v for tag, v in logged_scalars(folder).items() if tag != "charts/SPS"} for folder in (straight, killed, again)
