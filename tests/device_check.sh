@@ -2,7 +2,9 @@
 # Device check: what CI cannot run, since it has no GPU. Each of the seven scripts trains briefly on the default
 # device (the GPU where torch sees one) with --save-model: two on-policy iterations of 1024 steps, or 200
 # off-policy updates after 1000 random steps. Then it reloads its checkpoint with --load-model --eval-only, and
-# both evaluations are printed. Any failure stops the check with the script's own last lines.
+# both evaluations are printed. An off-policy script then runs again with --checkpoint-frequency, is killed (SIGKILL)
+# once it has saved its state, and goes on with --resume (the state's buffer and optimizers moved to the device).
+# Any failure stops the check with the script's own last lines.
 #
 #   bash tests/device_check.sh                      # all seven, HalfCheetah-v4, in ./device_check/
 #   ALGOS="ppo sac" ENV_ID=Hopper-v4 OUT_DIR=/tmp/check bash tests/device_check.sh
@@ -34,5 +36,19 @@ for algo in $ALGOS; do
     --eval-episodes 1 > eval.log 2>&1) || { tail -3 "$dir/eval.log" >&2; echo "device_check.sh: $algo: reload failed" >&2; exit 1; }
   echo "$algo: $(grep -h 'global_step=' "$dir/train.log" | tail -1); trained $(grep -h 'eval:' "$dir/train.log");" \
     "reloaded $(grep -h 'eval:' "$dir/eval.log")"
+  [[ $algo == ddpg || $algo == td3 || $algo == sac ]] || continue
+  flags=(--env-id "$ENV_ID" --cuda --total-timesteps 3000 --learning-starts 1000 --checkpoint-frequency 1100
+         --eval-episodes 1)
+  (cd "$dir" && exec "$PYTHON" "$ROOT/$algo.py" "${flags[@]}" > killed.log 2>&1) &
+  pid=$!
+  until compgen -G "$dir/runs/*/${algo}_state.pt" > /dev/null || ! kill -0 "$pid" 2> /dev/null; do sleep 0.1; done
+  kill -9 "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  state=$(ls "$dir"/runs/*/"$algo"_state.pt 2> /dev/null) ||
+    { tail -3 "$dir/killed.log" >&2; echo "device_check.sh: $algo: no state file to resume from" >&2; exit 1; }
+  (cd "$dir" && "$PYTHON" "$ROOT/$algo.py" "${flags[@]}" --resume "$state" > resumed.log 2>&1) ||
+    { tail -3 "$dir/resumed.log" >&2; echo "device_check.sh: $algo: resuming failed" >&2; exit 1; }
+  echo "$algo: killed after saving its state, $(grep -h '^resuming' "$dir/resumed.log" | cut -d' ' -f1,3-6) to 3000;" \
+    "$(grep -h 'eval:' "$dir/resumed.log")"
 done
 echo "device check passed: ${ALGOS// /, } on $ENV_ID"

@@ -18,8 +18,10 @@ def test_trains_saves_and_reloads_a_script(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("device: ") and lines[-1] == "device check passed: ddpg on Pendulum-v1"
-    (line,) = [line for line in lines if line.startswith("ddpg: ")]
+    (line,) = [line for line in lines if line.startswith("ddpg: global_step=")]
     assert "trained eval: mean return" in line and "reloaded eval: mean return" in line, line
+    (line,) = [line for line in lines if line.startswith("ddpg: killed")]  # and resumed from its state
+    assert line.startswith("ddpg: killed after saving its state, resuming at global step 1100 to 3000; eval: mean"), line
     assert (tmp_path / "check" / "ddpg" / "eval.log").exists()
 
 
