@@ -37,7 +37,7 @@ for algo in $ALGOS; do
   echo "$algo: $(grep -h 'global_step=' "$dir/train.log" | tail -1); trained $(grep -h 'eval:' "$dir/train.log");" \
     "reloaded $(grep -h 'eval:' "$dir/eval.log")"
   [[ $algo == ddpg || $algo == td3 || $algo == sac ]] || continue
-  flags=(--env-id "$ENV_ID" --cuda --total-timesteps 3000 --learning-starts 1000 --checkpoint-frequency 1100
+  flags=(--env-id "$ENV_ID" --cuda --total-timesteps 2000 --learning-starts 1000 --checkpoint-frequency 1100
          --eval-episodes 1)
   (cd "$dir" && exec "$PYTHON" "$ROOT/$algo.py" "${flags[@]}" > killed.log 2>&1) &
   pid=$!
@@ -48,7 +48,7 @@ for algo in $ALGOS; do
     { tail -3 "$dir/killed.log" >&2; echo "device_check.sh: $algo: no state file to resume from" >&2; exit 1; }
   (cd "$dir" && "$PYTHON" "$ROOT/$algo.py" "${flags[@]}" --resume "$state" > resumed.log 2>&1) ||
     { tail -3 "$dir/resumed.log" >&2; echo "device_check.sh: $algo: resuming failed" >&2; exit 1; }
-  echo "$algo: killed after saving its state, $(grep -h '^resuming' "$dir/resumed.log" | cut -d' ' -f1,3-6) to 3000;" \
+  echo "$algo: killed after saving its state, $(grep -h '^resuming' "$dir/resumed.log" | cut -d' ' -f1,3-6) to 2000;" \
     "$(grep -h 'eval:' "$dir/resumed.log")"
 done
 echo "device check passed: ${ALGOS// /, } on $ENV_ID"
