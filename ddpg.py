@@ -192,7 +192,8 @@ class ReplayBuffer:
         return obs, actions, rewards.squeeze(1), next_obs, terminations.squeeze(1)
 
     def state_dict(self):
-        return {"storage": self.storage[: self.count].cpu(), "pos": self.pos}
+        # a copy of the filled rows only: torch.save writes a view's whole underlying storage
+        return {"storage": self.storage[: self.count].to("cpu", copy=True), "pos": self.pos}
 
     def load_state_dict(self, state):
         self.count = len(state["storage"])

@@ -187,6 +187,29 @@ def test_replay_buffer_is_circular_and_samples_only_what_it_holds(algo):
     torch.testing.assert_close(terminations, (obs[:, 0] % 2 == 0).float())
 
 
+def test_replay_buffer_state_round_trip(algo, tmp_path):
+    """state_dict() holds the filled rows and the write position; a buffer loaded from it goes on alike."""
+
+    def add(rb, i):
+        rb.add(np.array([[i]]), np.array([[i, -i]]), np.array([i]), np.array([[i + 1]]), np.array([i % 2 == 0]))
+
+    rb, restored = (algo.ReplayBuffer(4, 1, 2, torch.device("cpu")) for _ in range(2))
+    for i in range(2):
+        add(rb, i)
+    torch.save(rb.state_dict(), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["storage"].untyped_storage().nbytes() == 2 * 6 * 4  # 2 rows of 6 float32s, not all 4 rows
+    restored.load_state_dict(state)
+    assert (restored.count, restored.pos) == (2, 2)
+    assert restored.storage[:2].tolist() == [[0, 0, 0, 0, 1, 1], [1, 1, -1, 1, 2, 0]]  # s, a, r, s', d
+    for i in range(2, 7):  # both wrap around: rows 4, 5, 6, 3
+        add(rb, i)
+        add(restored, i)
+    assert (restored.count, restored.pos) == (rb.count, rb.pos) == (4, 3)
+    torch.testing.assert_close(restored.storage, rb.storage, rtol=0, atol=0)
+    assert rb.storage[:, 0].tolist() == [4, 5, 6, 3]
+
+
 def test_buffer_skips_autoreset_steps_and_keeps_true_final_observations(algo):
     """Drives the scripts' own step-and-store path on StepCount-v0 (see tests/toy_envs_continuous.py)."""
     envs = algo.make_envs(algo.Args(env_id=TOY_ENV), 2, "unused")
