@@ -320,7 +320,7 @@ if __name__ == "__main__":
             for rms, stats in ((obs_norm.obs_rms, checkpoint["obs_rms"]), (reward_norm.return_rms, checkpoint["return_rms"])):
                 rms.mean, rms.var, rms.count = stats["mean"].numpy(), stats["var"].numpy(), stats["count"].item()
         except Exception as e:
-            fail(f"cannot load {args.load_model!r}: {e}".splitlines()[0])
+            fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
 
     # rollout storage, preallocated: what the policy saw and did on the training device; what the
     # environment returned in numpy, moved to the device once per batch (no per-step copies)
