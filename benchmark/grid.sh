@@ -13,13 +13,16 @@
 #   TOTAL_TIMESTEPS (unset: the script's own default, 1M), WORKERS (local: the number of cores),
 #   OUT_DIR (benchmark/: runs go to OUT_DIR/runs/, logs to OUT_DIR/logs/{env_id}__{algo}__{seed}.log),
 #   PYTHON (python), DRY_RUN (0), SLURM (unset | emit | submit), JOB_NAME (bench-{algos}),
-#   SLURM_PARTITION (unset: the cluster's default), SLURM_TIME (12:00:00), SLURM_MEM (4G).
+#   SLURM_PARTITION (unset: the cluster's default), SLURM_TIME (12:00:00), SLURM_MEM (4G),
+#   RERUN (0; 1: run finished cells again, into a new run folder).
 # Each run uses one thread (OMP_NUM_THREADS=1) and runs from OUT_DIR, since the scripts write runs/ there.
 # A cell whose run left a state file (off-policy scripts, --checkpoint-frequency N) is resumed from it with
-# --resume, its log appended to: run the same grid again after a kill or a time limit.
+# --resume, its log appended to, and a cell whose log ends with the line "grid.sh: finished" (written when its run
+# exits 0) is skipped unless RERUN=1: run the same grid again after a kill or a time limit.
 set -euo pipefail
 
 die() { echo "grid.sh: $*" >&2; exit 2; }
+FINISHED="grid.sh: finished"  # the last line of a cell's log once its run has exited 0
 quote() { local s=""; (($#)) && printf -v s ' %q' "$@"; echo "$s"; }  # shell-quoted, each after a space
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KNOWN="vpg trpo ppo ppo_penalty ddpg td3 sac"
@@ -51,8 +54,8 @@ JOB_NAME=${JOB_NAME:-bench-$(IFS=-; echo "${algos[*]}")}
 
 # The job-array script: task i runs cell i of the grid, in the order of the local runner's commands.
 slurm_script() {
-  local a e s
-  a=$(quote "${algos[@]}") e=$(quote "${env_ids[@]}") s=$(quote "${seeds[@]}")
+  local a e s py
+  a=$(quote "${algos[@]}") e=$(quote "${env_ids[@]}") s=$(quote "${seeds[@]}") py=$(quote "$PYTHON")
   cat <<EOF
 #!/usr/bin/env bash
 #SBATCH --job-name=$JOB_NAME
@@ -81,12 +84,17 @@ cd$(quote "$OUT_DIR")
 mkdir -p logs
 log=logs/\${env_id//\\//_}__\${algo}__\${seed}.log
 echo "task \$i: \$algo \$env_id seed \$seed, log \$PWD/\$log"
+if [[ \${RERUN:-0} == 0 && \$(tail -n 1 "\$log" 2> /dev/null) == "$FINISHED" ]]; then
+  echo "finished before (its log ends with \"$FINISHED\"); RERUN=1 runs it again"
+  exit 0
+fi
 # a run that left a state file (--checkpoint-frequency) goes on from it; a new run starts a new log
 state=\$(ls -t runs/"\$env_id"__"\$algo"__"\$seed"__*/"\$algo"_state.pt 2> /dev/null | head -n 1) || true
 resume=()
 if [[ -n \$state ]]; then resume=(--resume "\$state"); else : > "\$log"; fi
 export OMP_NUM_THREADS=1
-exec$(quote "$PYTHON")$(quote "$ROOT")/\$algo.py --env-id "\$env_id" --seed "\$seed"$extra_q "\${resume[@]}" >> "\$log" 2>&1
+${py# }$(quote "$ROOT")/\$algo.py --env-id "\$env_id" --seed "\$seed"$extra_q "\${resume[@]}" >> "\$log" 2>&1
+echo "$FINISHED" >> "\$log"
 EOF
 }
 
@@ -107,11 +115,15 @@ case ${SLURM:-} in
 esac
 
 # Local: one command per cell, run from OUT_DIR by WORKERS processes at once.
-commands=() labels=()
+commands=() labels=() logs=() skipped=()
 for algo in "${algos[@]}"; do
   for env_id in "${env_ids[@]}"; do
     for seed in "${seeds[@]}"; do
       log=logs/${env_id//\//_}__${algo}__${seed}.log
+      if [[ ${RERUN:-0} == 0 && $(tail -n 1 "$OUT_DIR/$log" 2> /dev/null) == "$FINISHED" ]]; then
+        skipped+=("$algo $env_id seed $seed ($OUT_DIR/$log)")
+        continue
+      fi
       # a run that left a state file (--checkpoint-frequency) goes on from it, and its log with it
       state=$(cd "$OUT_DIR" 2> /dev/null && ls -t runs/"$env_id"__"$algo"__"$seed"__*/"$algo"_state.pt 2> /dev/null |
               head -n 1) || true
@@ -120,9 +132,11 @@ for algo in "${algos[@]}"; do
       command="OMP_NUM_THREADS=1$(quote "$PYTHON" "$ROOT/$algo.py" --env-id "$env_id" --seed "$seed")$extra_q"
       commands+=("$command$(quote "${resume[@]}") $redirect$(quote "$log") 2>&1")
       labels+=("$algo $env_id seed $seed${state:+ from $state} ($OUT_DIR/$log)")
+      logs+=("$log")
     done
   done
 done
+for cell in "${skipped[@]}"; do echo "skipped, finished before (RERUN=1 runs it again): $cell" >&2; done
 if [[ ${DRY_RUN:-0} != 0 ]]; then
   echo "cd$(quote "$OUT_DIR")"
   printf '%s\n' "${commands[@]}"
@@ -130,7 +144,9 @@ if [[ ${DRY_RUN:-0} != 0 ]]; then
 fi
 mkdir -p "$OUT_DIR/logs"
 cd "$OUT_DIR"
-echo "$n runs on $WORKERS workers; TensorBoard runs in $OUT_DIR/runs/, logs in $OUT_DIR/logs/"
-for k in "${!commands[@]}"; do printf '%s\0%s\0' "${commands[k]}" "${labels[k]}"; done |
-  xargs -0 -n 2 -P "$WORKERS" bash -c 'if eval "$0"; then echo "done: $1"; else echo "FAILED: $1" >&2; exit 1; fi' ||
+echo "${#commands[@]} runs on $WORKERS workers; TensorBoard runs in $OUT_DIR/runs/, logs in $OUT_DIR/logs/"
+# each worker gets (command, label, log); a run that exits 0 ends its log with the FINISHED line
+for k in "${!commands[@]}"; do printf '%s\0%s\0%s\0' "${commands[k]}" "${labels[k]}" "${logs[k]}"; done |
+  FINISHED=$FINISHED xargs -0 -r -n 3 -P "$WORKERS" bash -c \
+    'if eval "$0"; then echo "$FINISHED" >> "$2"; echo "done: $1"; else echo "FAILED: $1" >&2; exit 1; fi' ||
   { echo "grid.sh: some runs failed, see their logs" >&2; exit 1; }

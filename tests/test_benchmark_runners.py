@@ -15,7 +15,8 @@ BENCH = os.path.join(ROOT, "benchmark")
 ALGOS = ["vpg", "trpo", "ppo", "ppo_penalty", "ddpg", "td3", "sac"]
 DEFAULT_ENVS = ["HalfCheetah-v4", "Hopper-v4", "Walker2d-v4", "Ant-v4"]
 SETTINGS = ["ENV_IDS", "SEEDS", "TOTAL_TIMESTEPS", "WORKERS", "OUT_DIR", "PYTHON", "DRY_RUN", "SLURM", "JOB_NAME",
-            "SLURM_PARTITION", "SLURM_TIME", "SLURM_MEM"]
+            "SLURM_PARTITION", "SLURM_TIME", "SLURM_MEM", "RERUN"]
+FINISHED = "grid.sh: finished\n"  # the last line of a cell's log once its run has exited 0
 # a local command: OMP_NUM_THREADS=1 PYTHON ROOT/ALGO.py --env-id ENV --seed SEED [EXTRA] > logs/ENV__ALGO__SEED.log 2>&1
 # (>> when it resumes a run)
 COMMAND = re.compile(r"OMP_NUM_THREADS=1 (\S+) (\S+)/(\w+)\.py --env-id (\S+) --seed (\S+)(.*) (>>?) logs/(\S+)\.log 2>&1")
@@ -35,6 +36,10 @@ def runner(script, *args, check=True, **settings):
 def dry_run(script, *args, **settings):
     """(folder the commands run from, [(algo, env_id, seed, extra args, log name, redirection)])"""
     lines = runner(script, *args, DRY_RUN="1", **settings).stdout.splitlines()
+    return parse_dry_run(lines, settings)
+
+
+def parse_dry_run(lines, settings):
     assert lines[0].startswith("cd ")
     cells = []
     for line in lines[1:]:
@@ -110,7 +115,7 @@ def test_slurm_script_maps_each_array_task_to_one_cell(tmp_path):
         assert task.stdout.startswith(f"task {i}: {algo} {env_id} seed {seed}")
         assert (out / "logs" / f"{log}.log").read_text() == (
             f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/{algo}.py --env-id {env_id} --seed {seed} "
-            "--total-timesteps 100 --exp-name x y\n")
+            "--total-timesteps 100 --exp-name x y\n" + FINISHED)
     logs = sorted(os.path.basename(p) for p in glob.glob(str(out / "logs" / "*.log")))
     assert logs == sorted(f"{e}__{a}__{s}.log" for a in algos for e in ["Pendulum-v1", "Hopper-v4"] for s in "123")
 
@@ -134,7 +139,7 @@ def test_a_cell_that_left_a_state_file_resumes_from_it(tmp_path):
         assert task.returncode == 0, task.stderr
         args = f"--env-id Hopper-v4 --seed {log[-1]}" + (f" --resume {state}" if i == 4 else "")
         assert (out / "logs" / f"{log}.log").read_text() == (
-            ("before\n" if i == 4 else "") + f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/sac.py {args}\n")
+            ("before\n" if i == 4 else "") + f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/sac.py {args}\n" + FINISHED)
 
 
 def test_slurm_settings_and_submit(tmp_path):
@@ -153,9 +158,32 @@ def test_slurm_settings_and_submit(tmp_path):
     assert "#SBATCH --array=0-5\n" in (out / "logs" / "slurm" / "hc.sbatch").read_text()
 
 
+def test_slurm_task_of_a_finished_cell_runs_nothing_unless_rerun(tmp_path):
+    script, out, _ = emit(tmp_path, "td3")
+    path = tmp_path / "job.sbatch"
+    path.write_text(script)
+    log = out / "logs" / "Pendulum-v1__td3__2.log"  # task 1
+    log.write_text("training\n" + FINISHED)
+
+    def task(**env):
+        return subprocess.run(["bash", str(path)], env={**os.environ, "SLURM_ARRAY_TASK_ID": "1", **env},
+                              capture_output=True, text=True, timeout=30)
+
+    skipped = task()
+    assert skipped.returncode == 0 and "finished before" in skipped.stdout and "RERUN=1" in skipped.stdout
+    assert log.read_text() == "training\n" + FINISHED  # untouched, nothing ran
+    assert task(RERUN="1").returncode == 0
+    assert log.read_text() == f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/td3.py --env-id Pendulum-v1 --seed 2\n" + FINISHED
+    # a run that fails leaves no FINISHED line, so the next submission runs the cell again
+    failing = path.read_text().replace(str(tmp_path / "fake_python"), "false")
+    path.write_text(failing)
+    assert task(RERUN="1").returncode != 0 and log.read_text() == ""
+
+
 def test_failed_run_fails_the_grid(tmp_path):
     result = runner("ppo.sh", check=False, ENV_IDS="Pendulum-v1", SEEDS="1", OUT_DIR=str(tmp_path), PYTHON="false")
     assert result.returncode == 1 and "FAILED: ppo Pendulum-v1 seed 1" in result.stderr
+    assert (tmp_path / "logs" / "Pendulum-v1__ppo__1.log").read_text() == ""  # no FINISHED line: not skipped later
 
 
 def test_tiny_local_run(tmp_path):
@@ -166,3 +194,12 @@ def test_tiny_local_run(tmp_path):
         assert "eval" in (tmp_path / "logs" / f"Pendulum-v1__ppo__{seed}.log").read_text()
         (run,) = glob.glob(str(tmp_path / "runs" / f"Pendulum-v1__ppo__{seed}__*"))
         assert glob.glob(os.path.join(run, "events.out.tfevents.*"))
+        assert (tmp_path / "logs" / f"Pendulum-v1__ppo__{seed}.log").read_text().endswith("\n" + FINISHED)
+    # the same grid again, with a seed more: the finished cells are skipped (and named), unless RERUN=1
+    settings = dict(ENV_IDS="Pendulum-v1", SEEDS="1 2 3", OUT_DIR=str(tmp_path))
+    again = runner("ppo.sh", DRY_RUN="1", **settings)
+    assert [c[2] for c in parse_dry_run(again.stdout.splitlines(), settings)[1]] == ["3"]
+    assert again.stderr.count("skipped, finished before (RERUN=1 runs it again): ppo Pendulum-v1 seed") == 2
+    assert [c[2] for c in dry_run("ppo.sh", RERUN="1", **settings)[1]] == ["1", "2", "3"]
+    nothing = runner("ppo.sh", ENV_IDS="Pendulum-v1", SEEDS="1 2", OUT_DIR=str(tmp_path), PYTHON="false")
+    assert nothing.stdout.startswith("0 runs on") and "done:" not in nothing.stdout
