@@ -364,6 +364,7 @@ if __name__ == "__main__":
     autoreset = np.zeros(envs.num_envs, dtype=bool)
     num_steps = 0 if args.eval_only else args.total_timesteps
     recent_returns = [] if args.resume is None else saved["recent_returns"]
+    saved = None  # the loaded state holds a copy of the replay buffer: free it
 
     # step 3: repeat
     for global_step in range(start_step + 1, num_steps + 1):
@@ -439,6 +440,7 @@ if __name__ == "__main__":
             state.update(args=vars(args), run_name=run_name, global_step=global_step, recent_returns=recent_returns)
             torch.save(state, f"{state_path}.tmp")
             os.replace(f"{state_path}.tmp", state_path)  # a kill while writing leaves the last state whole
+            del state  # and its copy of the replay buffer, not kept until the next checkpoint
 
     # the loss check above runs only at logging steps: a network that diverged since then must not pass unnoticed
     parameters = nn.utils.parameters_to_vector([*actor.parameters(), *qf1.parameters()])
