@@ -274,13 +274,15 @@ if __name__ == "__main__":
     script = os.path.basename(__file__)
 
     # --- check the input before any work ---
-    for name in ("total_timesteps", "buffer_size", "batch_size", "policy_frequency"):
+    for name in ("total_timesteps", "buffer_size", "batch_size", "policy_frequency", "learning_rate"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not args.eval_only and not 0 <= args.learning_starts < args.total_timesteps:
         fail(f"--learning-starts {args.learning_starts} must be in [0, --total-timesteps {args.total_timesteps})")
     if not 0 < args.tau <= 1:
         fail(f"--tau must be in (0, 1], got {args.tau}")
+    if not 0 <= args.gamma <= 1:
+        fail(f"--gamma must be in [0, 1], got {args.gamma}")
     for name in ("exploration_noise", "policy_noise", "noise_clip"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be non-negative, got {getattr(args, name)}")
@@ -300,12 +302,13 @@ if __name__ == "__main__":
         fail(f"--resume: no such file {args.resume!r}")
     if args.capture_video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
-    try:
-        probe = gym.make(args.env_id)
+    try:  # with --capture-video, made as make_env will make it, so that an env that cannot render fails here
+        probe = gym.make(args.env_id, render_mode="rgb_array") if args.capture_video else gym.make(args.env_id)
     except Exception as e:  # unknown id, missing module or dependency
         fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
-    if not isinstance(probe.action_space, gym.spaces.Box) or not probe.action_space.is_bounded() or len(probe.action_space.shape) != 1:
-        fail(f"{script} requires a bounded, flat Box action space, {args.env_id} has {probe.action_space}")
+    space = probe.action_space
+    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded() and (space.low < space.high).all()):
+        fail(f"{script} requires a flat Box action space with finite bounds, low < high; {args.env_id} has {space}")
     if not isinstance(probe.observation_space, gym.spaces.Box) or len(probe.observation_space.shape) != 1:
         fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
     probe.close()

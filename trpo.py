@@ -271,11 +271,16 @@ if __name__ == "__main__":
 
     # --- check the input before any work ---
     batch_size = args.num_envs * args.num_steps
-    for name in ("total_timesteps", "num_envs", "num_steps", "train_v_iters", "cg_iters", "backtrack_iters"):
+    for name in ("total_timesteps", "num_envs", "num_steps", "train_v_iters", "cg_iters", "backtrack_iters",
+                 "vf_learning_rate"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not (0 <= args.gamma <= 1 and 0 <= args.gae_lambda <= 1):
+        fail(f"--gamma and --gae-lambda must be in [0, 1], got {args.gamma} and {args.gae_lambda}")
     if args.delta <= 0 or not 0 < args.backtrack_coef < 1:
         fail(f"--delta must be positive and --backtrack-coef in (0, 1), got {args.delta} and {args.backtrack_coef}")
+    if args.cg_damping < 0:  # H + damping I must stay positive definite for conjugate gradient
+        fail(f"--cg-damping must be non-negative, got {args.cg_damping}")
     if not args.eval_only and args.total_timesteps < batch_size:
         fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num-envs * num-steps = {batch_size})")
     if args.torch_threads is not None and args.torch_threads <= 0:
@@ -288,14 +293,17 @@ if __name__ == "__main__":
         fail(f"--load-model: no such file {args.load_model!r}")
     if args.capture_video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
-    try:
-        probe = gym.make(args.env_id)
+    try:  # with --capture-video, made as make_env will make it, so that an env that cannot render fails here
+        probe = gym.make(args.env_id, render_mode="rgb_array") if args.capture_video else gym.make(args.env_id)
     except Exception as e:  # unknown id, missing module or dependency
         fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
-    if not isinstance(probe.action_space, (gym.spaces.Box, gym.spaces.Discrete)):
-        fail(f"{args.env_id} has action space {probe.action_space}; {script} supports Box and Discrete")
-    if not isinstance(probe.observation_space, gym.spaces.Box):
-        fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a Box")
+    space = probe.action_space
+    box = isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded() and (space.low < space.high).all()
+    if not (box or isinstance(space, gym.spaces.Discrete) and space.start == 0):
+        fail(f"{args.env_id} has action space {space}; {script} supports flat Box actions with finite bounds, low < high, "
+             "and Discrete actions from 0")
+    if not isinstance(probe.observation_space, gym.spaces.Box) or len(probe.observation_space.shape) != 1:
+        fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
     probe.close()
 
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"

@@ -349,7 +349,7 @@ def test_a_killed_run_resumes_from_its_last_state(script, tmp_path, monkeypatch)
 
 
 BAD_INPUTS = [
-    (["--env-id", "CartPole-v1"], "requires a bounded, flat Box action space, CartPole-v1 has Discrete(2)"),
+    (["--env-id", "CartPole-v1"], "requires a flat Box action space with finite bounds, low < high; CartPole-v1 has Discrete(2)"),
     (["--env-id", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
     (["--env-id", "tests.no_such_module:Env-v0"], "cannot make environment"),
     (["--total-timesteps", "0"], "--total-timesteps must be positive"),
@@ -363,8 +363,15 @@ BAD_INPUTS = [
     (["--checkpoint-frequency", "-1"], "--checkpoint-frequency must be non-negative"),
     (["--checkpoint-frequency", "100", "--capture-video"], "--checkpoint-frequency does not go with --capture-video"),
     (["--resume", "missing.pt"], "--resume: no such file 'missing.pt'"),
-    (["--env-id", "tests.toy_envs_continuous:MatrixAction-v0"], "requires a bounded, flat Box action space"),
+    (["--env-id", "tests.toy_envs_continuous:MatrixAction-v0"], "requires a flat Box action space with finite bounds"),
+    (["--env-id", "tests.toy_envs_continuous:UnboundedAction-v0"], "requires a flat Box action space with finite bounds"),
+    (["--env-id", "tests.toy_envs_continuous:ZeroWidthAction-v0"], "requires a flat Box action space with finite bounds"),
+    (["--env-id", "tests.toy_envs_continuous:MatrixObservation-v0"], "(1, 1), float32); "),
+    (["--env-id", "tests.toy_envs:StopOrGo-v0", "--capture-video"], "unexpected keyword argument 'render_mode'"),
+    (["--gamma", "1.5"], "--gamma must be in [0, 1], got 1.5"),
 ]
+# each script's learning rates must be positive
+OWN_BAD_INPUTS = [("ddpg", "--learning-rate"), ("td3", "--learning-rate"), ("sac", "--policy-lr"), ("sac", "--q-lr")]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -373,6 +380,13 @@ def test_bad_input_stops_before_any_work(script, args, message, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     actual = exit_message(script, *args)
     assert actual.startswith(f"{script}.py: error: ") and message in actual
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("script, flag", OWN_BAD_INPUTS)
+def test_bad_learning_rate_stops_before_any_work(script, flag, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert exit_message(script, flag, "-1") == f"{script}.py: error: {flag} must be positive, got -1.0"
     assert not (tmp_path / "runs").exists()
 
 
@@ -387,7 +401,7 @@ DIVERGING = {
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_discrete_env_and_divergence_end_in_one_line(script, tmp_path):
     cases = [
-        (["--env-id", "CartPole-v1"], "requires a bounded, flat Box action space, CartPole-v1 has Discrete(2)"),
+        (["--env-id", "CartPole-v1"], "requires a flat Box action space with finite bounds, low < high; CartPole-v1 has Discrete(2)"),
         (["--env-id", "Pendulum-v1", "--total-timesteps", "300", *TINY, *DIVERGING[script]],
          "training diverged: non-finite loss at global step 200"),
     ]

@@ -115,7 +115,19 @@ BAD_INPUTS = [
     (["--eval-only"], "--load-model"),
     (["--load-model", "missing.pt"], "missing.pt"),
     (["--env-id", "Blackjack-v1"], "Tuple"),
+    (["--gamma", "1.5"], "--gamma and --gae-lambda must be in [0, 1], got 1.5 and"),
+    (["--gae-lambda", "-0.1"], "--gamma and --gae-lambda must be in [0, 1], got 0.99 and -0.1"),
+    (["--env-id", "tests.toy_envs:ShiftedActions-v0"], "Discrete(2, start=1); "),  # would act with 0 and 1
+    (["--env-id", "tests.toy_envs_continuous:UnboundedAction-v0"], "supports flat Box actions with finite bounds"),
+    (["--env-id", "tests.toy_envs_continuous:ZeroWidthAction-v0"], "supports flat Box actions with finite bounds"),
+    (["--env-id", "tests.toy_envs_continuous:MatrixAction-v0"], "supports flat Box actions with finite bounds"),
+    (["--env-id", "tests.toy_envs_continuous:MatrixObservation-v0"], "(1, 1), float32); "),
+    (["--env-id", "tests.toy_envs:StopOrGo-v0", "--capture-video"], "unexpected keyword argument 'render_mode'"),
 ]
+# each script's own settings that must be positive (or, for --cg-damping, non-negative)
+OWN_BAD_INPUTS = [("vpg", "--learning-rate"), ("vpg", "--vf-learning-rate"), ("trpo", "--vf-learning-rate"),
+                  ("trpo", "--cg-damping"), ("ppo", "--learning-rate"), ("ppo", "--clip-coef"),
+                  ("ppo_penalty", "--learning-rate")]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -125,6 +137,14 @@ def test_bad_input_gives_one_line_message(script, args, mentioned, tmp_path, mon
     message = exit_message(script, *args)
     assert message.startswith(f"{script}.py: error: ") and mentioned in message
     assert not os.path.exists(tmp_path / "runs")  # no work started
+
+
+@pytest.mark.parametrize("script, flag", OWN_BAD_INPUTS)
+def test_bad_value_of_a_script_setting_gives_one_line_message(script, flag, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    message = exit_message(script, flag, "-1")
+    assert message.startswith(f"{script}.py: error: {flag} must be ") and message.endswith("got -1.0")
+    assert not os.path.exists(tmp_path / "runs")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -36,3 +36,15 @@ class StopOrGo(gym.Env):
 
 
 gym.register("StopOrGo-v0", entry_point=StopOrGo, max_episode_steps=TIME_LIMIT)
+
+
+class ShiftedActions(StopOrGo):
+    """StopOrGo with the actions numbered 1 and 2 (Discrete(2, start=1)), which the scripts refuse: a categorical
+    policy samples 0 and 1. Only for the input checks (it is never stepped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.action_space = gym.spaces.Discrete(2, start=1)
+
+
+gym.register("ShiftedActions-v0", entry_point=ShiftedActions, max_episode_steps=TIME_LIMIT)

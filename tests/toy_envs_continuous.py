@@ -12,8 +12,9 @@ transition from gymnasium's autoreset step and a true final observation from a r
   a[0] > TERMINATE_ABOVE (a quarter of uniformly random actions) and is truncated by a TimeLimit after
   TIME_LIMIT steps, so random play yields both kinds of episode end.
 
-MatrixAction-v0 is StepCount-v0 with a non-flat (2x1) action space, which the scripts refuse. KilledPendulum-v0
-is Pendulum-v1 that kills its process partway through a run.
+MatrixAction-v0, UnboundedAction-v0, ZeroWidthAction-v0 and MatrixObservation-v0 are StepCount-v0 with a space
+that the scripts refuse (a 2x1 action matrix, infinite action bounds, an action dimension with low == high, a 1x1
+observation matrix). KilledPendulum-v0 is Pendulum-v1 that kills its process partway through a run.
 """
 
 import os
@@ -47,15 +48,22 @@ class StepCount(gym.Env):
 gym.register("StepCount-v0", entry_point=StepCount, max_episode_steps=TIME_LIMIT)
 
 
-class MatrixAction(StepCount):
-    """StepCount with a 2x1 matrix of actions: the off-policy scripts take flat Box actions only."""
+class OtherSpaces(StepCount):
+    """StepCount with other action and observation spaces, for the scripts' input checks (it is never stepped)."""
 
-    def __init__(self, render_mode=None):
+    def __init__(self, action_space=None, observation_space=None, render_mode=None):
         super().__init__(render_mode)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (2, 1), np.float32)
+        self.action_space = action_space or self.action_space
+        self.observation_space = observation_space or self.observation_space
 
 
-gym.register("MatrixAction-v0", entry_point=MatrixAction, max_episode_steps=TIME_LIMIT)
+for name, spaces in [
+    ("MatrixAction-v0", {"action_space": gym.spaces.Box(-1.0, 1.0, (2, 1), np.float32)}),
+    ("UnboundedAction-v0", {"action_space": gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)}),
+    ("ZeroWidthAction-v0", {"action_space": gym.spaces.Box(np.array([-1.0, 0.5], np.float32), np.float32(0.5))}),
+    ("MatrixObservation-v0", {"observation_space": gym.spaces.Box(0.0, np.inf, (1, 1), np.float32)}),
+]:
+    gym.register(name, entry_point=OtherSpaces, kwargs=spaces, max_episode_steps=TIME_LIMIT)
 
 
 class KilledPendulum(gym.Wrapper):
