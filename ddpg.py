@@ -307,6 +307,8 @@ if __name__ == "__main__":
         if changed:
             fail("--resume: give the flags the run started with: " + ", ".join(
                 f"--{k.replace('_', '-')} {saved_args.get(k)} (not {getattr(args, k)})" for k in changed))
+        if os.path.realpath(os.path.dirname(args.resume)) != os.path.realpath(f"runs/{run_name}"):
+            fail(f"--resume: run it from the folder that holds runs/{run_name}/, the run folder of {args.resume!r}")
     else:
         run_name, start_step = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}", 0
 
@@ -329,7 +331,10 @@ if __name__ == "__main__":
     if args.load_model is not None:
         try:
             checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
+            bounds = actor.action_scale.clone(), actor.action_bias.clone()  # this env's; loading sets the checkpoint's
             actor.load_state_dict(checkpoint["actor"])
+            if not (torch.equal(actor.action_scale, bounds[0]) and torch.equal(actor.action_bias, bounds[1])):
+                raise ValueError(f"its actor acts within other action bounds than {args.env_id}'s")
             qf1.load_state_dict(checkpoint["qf1"])
         except Exception as e:
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")

@@ -121,9 +121,10 @@ class Args:
     alpha: float = 0.2
     """fixed entropy temperature alpha with --no-autotune (0.2, Spinning Up); larger explores more"""
     autotune: bool = True
-    """tune alpha towards the target entropy H_target = -|A|, starting from 1 (Haarnoja et al. 2018b). The
-    entropy is in the environment's action units, as in CleanRL (log pi counts log scale_i); SB3 measures it on
-    tanh's [-1, 1], which differs where the bounds are not +-1 (Humanoid's +-0.4)"""
+    """tune alpha towards the target entropy H_target = -|A|, starting from 1 or from the --load-model
+    checkpoint's alpha (Haarnoja et al. 2018b). The entropy is in the environment's action units, as in CleanRL
+    (log pi counts log scale_i); SB3 measures it on tanh's [-1, 1], which differs where the bounds are not +-1
+    (Humanoid's +-0.4)"""
 
 
 def make_env(env_id, idx, capture_video, run_name):
@@ -350,6 +351,8 @@ if __name__ == "__main__":
         if changed:
             fail("--resume: give the flags the run started with: " + ", ".join(
                 f"--{k.replace('_', '-')} {saved_args.get(k)} (not {getattr(args, k)})" for k in changed))
+        if os.path.realpath(os.path.dirname(args.resume)) != os.path.realpath(f"runs/{run_name}"):
+            fail(f"--resume: run it from the folder that holds runs/{run_name}/, the run folder of {args.resume!r}")
     else:
         run_name, start_step = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}", 0
 
@@ -378,10 +381,15 @@ if __name__ == "__main__":
     if args.load_model is not None:
         try:
             checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
+            bounds = actor.action_scale.clone(), actor.action_bias.clone()  # this env's; loading sets the checkpoint's
             actor.load_state_dict(checkpoint["actor"])
+            if not (torch.equal(actor.action_scale, bounds[0]) and torch.equal(actor.action_bias, bounds[1])):
+                raise ValueError(f"its actor acts within other action bounds than {args.env_id}'s")
             qf1.load_state_dict(checkpoint["qf1"])
             qf2.load_state_dict(checkpoint["qf2"])
-            if args.autotune:
+            if args.autotune and not args.eval_only:  # tuning goes on from the checkpoint's alpha
+                if checkpoint["alpha"] <= 0:
+                    raise ValueError(f"its alpha is {checkpoint['alpha']}, and --autotune needs alpha > 0")
                 log_alpha.data.fill_(math.log(checkpoint["alpha"]))
         except Exception as e:
             fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")

@@ -273,6 +273,21 @@ def test_tiny_runs_log_the_contract_and_checkpoints_reload(script, tmp_path, mon
     message = exit_message(script, "--env-id", "Pendulum-v1", "--eval-only", "--load-model", str(checkpoint_path))
     assert message.startswith(f"{script}.py: error: cannot load") and "size mismatch" in message
     assert set(threading.enumerate()) <= threads and len(list((evaluate / "runs").iterdir())) == 1
+    # so is one whose actor acts within other bounds (saved with its weights): it would act outside this env's
+    checkpoint["actor"]["action_scale"] *= 2
+    torch.save(checkpoint, "wider.pt")
+    message = exit_message(script, "--env-id", "HalfCheetah-v4", "--eval-only", "--load-model", "wider.pt")
+    assert message == (f"{script}.py: error: cannot load 'wider.pt': ValueError: its actor acts within other action "
+                       "bounds than HalfCheetah-v4's")
+    if script == "sac":  # a checkpoint of alpha 0 (--no-autotune --alpha 0) evaluates, but --autotune cannot go on
+        checkpoint["actor"]["action_scale"] /= 2
+        torch.save({**checkpoint, "alpha": 0.0}, "alpha0.pt")
+        message = exit_message(script, "--env-id", "HalfCheetah-v4", "--load-model", "alpha0.pt")
+        assert message.endswith("cannot load 'alpha0.pt': ValueError: its alpha is 0.0, and --autotune needs alpha > 0")
+        result = run(script, "--env-id", "HalfCheetah-v4", "--eval-only", "--load-model", "alpha0.pt",
+                     "--eval-episodes", "1", cwd=evaluate)
+        assert result.returncode == 0, result.stderr
+        assert len(list((evaluate / "runs").iterdir())) == 2
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -314,6 +329,12 @@ def test_a_killed_run_resumes_from_its_last_state(script, tmp_path, monkeypatch)
         actual = exit_message(script, "--env-id", KILLED_ENV, *args, "--resume", str(state_path), *bad)
         assert actual.startswith(f"{script}.py: error: --resume: ") and message in actual
     assert len(list((killed / "runs").iterdir())) == 1
+    monkeypatch.chdir(tmp_path)  # not the folder of the run's runs/: it would go on in a new run folder here
+    actual = exit_message(script, "--env-id", KILLED_ENV, *args, "--resume", str(state_path))
+    assert actual == (f"{script}.py: error: --resume: run it from the folder that holds runs/{state['run_name']}/, "
+                      f"the run folder of {str(state_path)!r}")
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.chdir(killed)
 
     # --resume restores every network, optimizer and the buffer exactly, and reseeds with seed + step
     resume = ["--env-id", KILLED_ENV, *args, "--resume", str(state_path.relative_to(killed))]
