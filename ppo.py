@@ -94,7 +94,8 @@ class Args:
     update_epochs: int = 10
     """K: passes over each batch"""
     num_minibatches: int = 32
-    """minibatches per pass (2048 / 32 = 64 samples each, the PPO paper's MuJoCo setting)"""
+    """minibatches per pass (2048 / 32 = 64 samples each, the PPO paper's MuJoCo setting); the batch's transitions
+    (its steps less gymnasium's autoreset steps) are split evenly, and the remainder sits out that pass"""
     clip_coef: float = 0.25
     """epsilon of the clipped surrogate, usually 0.1-0.3; 0.25 is the study's recommendation"""
     norm_adv: bool = True

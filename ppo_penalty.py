@@ -98,7 +98,8 @@ class Args:
     update_epochs: int = 10
     """K: passes over each batch"""
     num_minibatches: int = 32
-    """minibatches per pass (2048 / 32 = 64 samples each, the PPO paper's MuJoCo setting)"""
+    """minibatches per pass (2048 / 32 = 64 samples each, the PPO paper's MuJoCo setting); the batch's transitions
+    (its steps less gymnasium's autoreset steps) are split evenly, and the remainder sits out that pass"""
     kl_target: float = 0.01
     """d_targ, the KL per iteration that the penalty aims at (0.01, the PPO paper's best in its MuJoCo study)"""
     init_beta: float = 1.0

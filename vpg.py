@@ -235,6 +235,8 @@ if __name__ == "__main__":
     for name in ("total_timesteps", "num_envs", "num_steps", "train_v_iters", "learning_rate", "vf_learning_rate"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if batch_size < 2:  # a one-step batch has no advantage std to normalize by
+        fail(f"a batch of num-envs * num-steps = {batch_size} step is too small: it needs at least 2")
     if not (0 <= args.gamma <= 1 and 0 <= args.gae_lambda <= 1):
         fail(f"--gamma and --gae-lambda must be in [0, 1], got {args.gamma} and {args.gae_lambda}")
     if not args.eval_only and args.total_timesteps < batch_size:
@@ -361,6 +363,9 @@ if __name__ == "__main__":
         b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
         b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
         b_obs, b_actions, b_logprobs, b_advantages, b_returns = (x[b_inds] for x in (b_obs, b_actions, b_logprobs, b_advantages, b_returns))
+        if len(b_inds) < 2:  # possible only in a batch of a few steps
+            writer.close()
+            fail(f"only {len(b_inds)} step of the batch is a transition, fewer than the 2 that a batch needs")
         if args.norm_adv:
             b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
 

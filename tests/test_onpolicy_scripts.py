@@ -173,6 +173,19 @@ def test_minibatches_of_fewer_than_two_steps_end_in_one_line(script, tmp_path):
     assert f"{script}.py: error: only " in result.stderr
 
 
+@pytest.mark.parametrize("script", ["vpg", "trpo"])
+def test_batches_of_fewer_than_two_transitions_end_in_one_line(script, tmp_path):
+    # a batch needs 2 transitions for the advantages' std: refused before any work if it has fewer steps...
+    assert exit_message(script, "--num-envs", "1", "--num-steps", "1") == (
+        f"{script}.py: error: a batch of num-envs * num-steps = 1 step is too small: it needs at least 2")
+    # ...and when autoreset steps leave fewer transitions: every episode of AlwaysStop-v0 ends after its first step
+    result = run(script, "--env-id", "tests.toy_envs:AlwaysStop-v0", "--num-envs", "1", "--num-steps", "2",
+                 "--total-timesteps", "2", "--eval-episodes", "0", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{script}.py: error: only 1 step of the batch is a transition, fewer than the 2 that a batch needs")
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_divergence_stops_with_a_clear_message(script, tmp_path):
     lr_flag = "--vf-learning-rate" if script == "trpo" else "--learning-rate"

@@ -38,6 +38,18 @@ class StopOrGo(gym.Env):
 gym.register("StopOrGo-v0", entry_point=StopOrGo, max_episode_steps=TIME_LIMIT)
 
 
+class AlwaysStop(StopOrGo):
+    """StopOrGo whose every step ends the episode: with one environment, every other step of a batch is gymnasium's
+    autoreset step, which is no transition."""
+
+    def step(self, action):
+        obs, reward, _, truncated, info = super().step(action)
+        return obs, reward, True, truncated, info
+
+
+gym.register("AlwaysStop-v0", entry_point=AlwaysStop, max_episode_steps=TIME_LIMIT)
+
+
 class ShiftedActions(StopOrGo):
     """StopOrGo with the actions numbered 1 and 2 (Discrete(2, start=1)), which the scripts refuse: a categorical
     policy samples 0 and 1. Only for the input checks (it is never stepped)."""
