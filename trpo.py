@@ -462,6 +462,9 @@ if __name__ == "__main__":
         writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
         writer.add_scalar("losses/entropy", entropy.item(), global_step)
         writer.add_scalar("losses/kl", kl, global_step)
+        # the accepted step's gain in the surrogate (Spinning Up's DeltaLossPi); policy_loss, before the step, is
+        # about 0 with --norm-adv
+        writer.add_scalar("losses/surrogate_improvement", improvement if success else 0.0, global_step)
         writer.add_scalar("charts/step_size", step_size * args.backtrack_coef**backtracks if success else 0.0, global_step)
         writer.add_scalar("charts/backtracks", backtracks if success else args.backtrack_iters, global_step)
         writer.add_scalar("charts/line_search_success", float(success), global_step)

@@ -17,7 +17,8 @@ COMMON_TAGS = {"charts/episodic_return", "charts/episodic_length", "charts/SPS",
                "losses/entropy", "losses/explained_variance", "eval/episodic_return"}
 OWN_TAGS = {"vpg": {"losses/approx_kl"}, "ppo": {"losses/approx_kl", "losses/clipfrac"},
             "ppo_penalty": {"losses/approx_kl", "losses/kl", "charts/beta"},
-            "trpo": {"losses/kl", "charts/step_size", "charts/backtracks", "charts/line_search_success"}}
+            "trpo": {"losses/kl", "charts/step_size", "charts/backtracks", "charts/line_search_success",
+                     "losses/surrogate_improvement"}}
 TINY = ["--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]
 # PPO's default 32 minibatches would split a tiny 128-step batch into 4-step ones: 4 of 32 steps are quicker
 TINY_UPDATE = {"ppo": ["--num-minibatches", "4"], "ppo_penalty": ["--num-minibatches", "4"]}
@@ -58,6 +59,9 @@ def test_tiny_runs_log_the_contract_tags(script, tmp_path):
         assert not missing, f"{env_id}: missing tags {missing}"
         assert len(logged["eval/episodic_return"]) == 2
         assert "global_step=2048" in result.stdout and "eval: mean return" in result.stdout
+        if script == "trpo":  # an accepted step improved the surrogate; a rejected one logs 0
+            accepted = logged["charts/line_search_success"]
+            assert all((gain > 0) == (ok == 1) for gain, ok in zip(logged["losses/surrogate_improvement"], accepted))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
