@@ -62,7 +62,8 @@ class Args:
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
-    """environment steps to train for, summed over the parallel environments"""
+    """environment steps to train for, summed over the parallel environments and counting gymnasium's autoreset
+    step after each episode (as CleanRL does)"""
     gamma: float = 0.99
     """discount factor gamma (0.99 is the usual value for MuJoCo)"""
     capture_video: bool = False
