@@ -11,7 +11,8 @@ skipped, and two folders of the same environment, script and seed stop it with a
   x = environment steps, with the command, commit, versions and hardware written under it;
 - `summary.csv` (algo,env_id,total_timesteps,seeds,final_return_mean,final_return_std,eval_return_mean,
   sps_median,commit,hardware) and `summary.md`: CleanRL's metric (mean of the last 100 training episodes
-  per run, then mean +- std over seeds) and the deterministic evaluation return.
+  per run, then mean +- std over seeds, the std with ddof 0 as openrlbenchmark reports it) and the deterministic
+  evaluation return (blank, with a warning, unless every seed was evaluated).
 """
 
 import argparse
@@ -63,13 +64,18 @@ def load_runs(folders, default_commit):
             if key in run_dirs:  # one of them would silently replace the other in the mean over seeds
                 sys.exit(f"plot.py: error: two runs of {env_id} {algo} seed {seed}: {run_dirs[key]} and {run_dir}")
             run_dirs[key] = run_dir
-            groups[(env_id, algo)][int(seed)] = {
-                tag: (np.array([e.step for e in acc.Scalars(tag)]), np.array([e.value for e in acc.Scalars(tag)]))
-                for tag in acc.Tags()["scalars"]
-            }
+            groups[(env_id, algo)][int(seed)] = {tag: by_step(acc.Scalars(tag)) for tag in acc.Tags()["scalars"]}
             commit_file = os.path.join(run_dir, "COMMIT")
             commits[(env_id, algo)].add(open(commit_file).read().strip() if os.path.exists(commit_file) else default_commit)
     return groups, commits
+
+
+def by_step(events):
+    """(steps, values) of a tag's events in step order (a stable sort: the order the reader gives them in, from a
+    folder's event files by name, need not be the steps' when a resumed run's files come from two machines)"""
+    steps, values = np.array([e.step for e in events]), np.array([e.value for e in events])
+    order = np.argsort(steps, kind="stable")
+    return steps[order], values[order]
 
 
 def curve_band(seeds, grid, window=20):
@@ -109,10 +115,16 @@ def main():
                 for step, value in zip(*series["charts/episodic_return"]):
                     writer.writerow([seed, step, f"{value:.2f}"])
         finals = [s["charts/episodic_return"][1][-100:].mean() for s in seeds.values()]
-        last_steps = {seed: int(s["charts/SPS"][0][-1]) for seed, s in sorted(seeds.items())}
+        # a run's length: the last step it logged anything of its training at
+        last_steps = {seed: int(max(steps[-1] for tag, (steps, _) in s.items() if not tag.startswith("eval/")))
+                      for seed, s in sorted(seeds.items())}
         if len(set(last_steps.values())) > 1:  # the metric would mix runs of different lengths
             print(f"plot.py: warning: {env_id} {algo}: the seeds' runs end at different steps {last_steps}")
-        evals = [s["eval/episodic_return"][1].mean() for s in seeds.values() if "eval/episodic_return" in s]
+        evaluated = [seed for seed, s in sorted(seeds.items()) if "eval/episodic_return" in s]
+        if evaluated and len(evaluated) < len(seeds):  # a mean over some seeds would pass for the cell's
+            print(f"plot.py: warning: {env_id} {algo}: only seeds {evaluated} have an evaluation; no eval return")
+        evals = [s["eval/episodic_return"][1].mean() for s in seeds.values()] if len(evaluated) == len(seeds) else []
+        sps = [np.median(s["charts/SPS"][1]) for s in seeds.values() if "charts/SPS" in s]
         rows.append({
             "algo": algo, "env_id": env_id,
             "total_timesteps": min(last_steps.values()),
@@ -120,7 +132,7 @@ def main():
             "final_return_mean": round(float(np.mean(finals)), 1),
             "final_return_std": round(float(np.std(finals)), 1) if len(finals) > 1 else "",  # no spread from one seed
             "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
-            "sps_median": int(np.median([np.median(s["charts/SPS"][1]) for s in seeds.values()])),
+            "sps_median": int(np.median(sps)) if sps else "",
             "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": args.hardware,
         })
 
@@ -129,7 +141,8 @@ def main():
         writer.writeheader()
         writer.writerows(rows)
     with open(os.path.join(args.out, "summary.md"), "w") as f:
-        f.write("| algo | env | steps | seeds | last-100 return, mean +- std over seeds | eval return | median SPS |\n|-|-|-|-|-|-|-|\n")
+        f.write("| algo | env | steps | seeds | last-100 return, mean +- std (ddof 0) over seeds | eval return | median SPS |\n"
+                "|-|-|-|-|-|-|-|\n")
         for r in rows:
             spread = f"+- {r['final_return_std']}" if r["final_return_std"] != "" else "(1 seed)"
             f.write(f"| {r['algo']} | {r['env_id']} | {r['total_timesteps']} | {r['seeds']} | "
@@ -155,7 +168,8 @@ def main():
         ax.legend()
         ax.grid(alpha=0.3)
         env_commits = " ".join(sorted(set().union(*(c for (env, _), c in commits.items() if env == env_id))))
-        footer = f"{args.command}\ncommit {env_commits}; {args.versions}; {args.hardware}; band: 95% CI over seeds"
+        footer = (f"{args.command}\ncommit {env_commits}; {args.versions}; {args.hardware}; band: 95% CI over seeds "
+                  "(Student t), cut off at the range of the episodes' returns")
         fig.text(0.01, 0.01, "\n".join(textwrap.fill(line, 150) for line in footer.splitlines()), fontsize=7, va="bottom")
         fig.subplots_adjust(bottom=0.22)
         fig.savefig(os.path.join(args.out, f"{env_id}.png"), dpi=100)

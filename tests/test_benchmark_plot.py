@@ -119,3 +119,31 @@ def test_t95_covers_95_percent_of_the_t_distribution():
         density = np.exp(log_c - (df + 1) / 2 * np.log1p(x**2 / df))
         coverage = 2 * np.sum((density[1:] + density[:-1]) / 2 * np.diff(x))
         assert coverage == pytest.approx(0.95, abs=1e-3), df
+
+
+def test_a_seed_without_evaluation_leaves_the_eval_return_blank(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(10.0), [100.0])
+    write_run(runs, 2, np.arange(10.0), [])  # e.g. --eval-episodes 0
+    result = plot_runs(runs, out)
+    assert result.returncode == 0, result.stderr
+    assert "Toy-v0 algo: only seeds [1] have an evaluation; no eval return" in result.stdout
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["seeds"] == "1 2" and row["eval_return_mean"] == ""  # not seed 1's 100 passed off as the cell's
+
+
+def test_events_are_taken_in_step_order_and_a_run_without_sps_has_no_sps(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    writer = SummaryWriter(runs / "Toy-v0__algo__1__0")
+    for step in [30, 10, 20] + list(range(40, 1050, 10)):  # the first three out of order; no charts/SPS at all
+        writer.add_scalar("charts/episodic_return", step / 10, step)
+    writer.add_scalar("losses/q", 0.0, 1234)
+    writer.close()
+    result = plot_runs(runs, out)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(out / "Toy-v0__algo.csv")))
+    assert [int(r["global_step"]) for r in rows[:4]] == [10, 20, 30, 40]
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    # the last 100 episodes by step are those of steps 50..1040 (returns 5..104); the run's length is its last step
+    assert float(row["final_return_mean"]) == pytest.approx(54.5) and row["total_timesteps"] == "1234"
+    assert row["sps_median"] == ""
