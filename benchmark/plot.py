@@ -3,8 +3,9 @@
     python benchmark/plot.py benchmark/runs --out benchmark/results --hardware "2-core CPU" --command "..."
 
 Reads every run folder `{env_id}__{exp_name}__{seed}__{time}` below the given folders with TensorBoard's
-own event reader and writes to --out (a run folder may hold a file `COMMIT` naming the commit that made it;
-otherwise --commit, or HEAD, is taken; a folder without training episodes, e.g. an --eval-only run, is
+own event reader and writes to --out (a run folder may hold a file `COMMIT` naming the commit that made it,
+otherwise --commit, or HEAD, is taken, and a file `HARDWARE` describing the machine, otherwise --hardware;
+a folder without training episodes, e.g. an --eval-only run, is
 skipped, and two folders of the same environment, script and seed stop it with an error):
 - `{env_id}__{algo}.csv`: seed,global_step,episodic_return for every finished training episode;
 - `{env_id}.png`: all algorithms on one figure, mean over seeds with a 95% confidence band (Student t),
@@ -49,9 +50,15 @@ SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_m
 COLORS = dict(zip(["ppo", "ppo_penalty", "trpo", "vpg", "ddpg", "td3", "sac"], plt.get_cmap("tab10").colors))
 
 
-def load_runs(folders, default_commit):
-    """(env_id, algo) -> seed -> {tag: (steps, values)}, and (env_id, algo) -> the commits of its runs"""
-    groups, commits, run_dirs = defaultdict(dict), defaultdict(set), {}
+def read_or(path, default):
+    """The stripped text of the file at `path`, or `default` where there is none."""
+    return open(path).read().strip() if os.path.exists(path) else default
+
+
+def load_runs(folders, default_commit, default_hardware):
+    """(env_id, algo) -> seed -> {tag: (steps, values)}, and (env_id, algo) -> the commits and the hardware of
+    its runs"""
+    groups, commits, hardware, run_dirs = defaultdict(dict), defaultdict(set), defaultdict(set), {}
     for folder in folders:
         for run_dir in sorted(glob.glob(os.path.join(folder, "*__*__*__*"))):
             env_id, algo, seed, _ = os.path.basename(run_dir).split("__")
@@ -65,9 +72,9 @@ def load_runs(folders, default_commit):
                 sys.exit(f"plot.py: error: two runs of {env_id} {algo} seed {seed}: {run_dirs[key]} and {run_dir}")
             run_dirs[key] = run_dir
             groups[(env_id, algo)][int(seed)] = {tag: by_step(acc.Scalars(tag)) for tag in acc.Tags()["scalars"]}
-            commit_file = os.path.join(run_dir, "COMMIT")
-            commits[(env_id, algo)].add(open(commit_file).read().strip() if os.path.exists(commit_file) else default_commit)
-    return groups, commits
+            commits[(env_id, algo)].add(read_or(os.path.join(run_dir, "COMMIT"), default_commit))
+            hardware[(env_id, algo)].add(read_or(os.path.join(run_dir, "HARDWARE"), default_hardware))
+    return groups, commits, hardware
 
 
 def by_step(events):
@@ -97,14 +104,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="folders holding run folders")
     parser.add_argument("--out", default="benchmark/results")
-    parser.add_argument("--hardware", default="unspecified", help="the machine that made the runs")
+    parser.add_argument("--hardware", default="unspecified", help="the machine that made the runs without a HARDWARE file")
     parser.add_argument("--command", default="", help="the command that made the runs, printed under each figure")
     parser.add_argument("--commit", default=None, help="the commit that made the runs without a COMMIT file (default: HEAD)")
     parser.add_argument("--versions", default="", help="library versions, printed under each figure")
     args = parser.parse_args()
     commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     os.makedirs(args.out, exist_ok=True)
-    groups, commits = load_runs(args.runs, commit)
+    groups, commits, hardware = load_runs(args.runs, commit, args.hardware)
 
     rows = []
     for (env_id, algo), seeds in sorted(groups.items()):
@@ -133,7 +140,7 @@ def main():
             "final_return_std": round(float(np.std(finals)), 1) if len(finals) > 1 else "",  # no spread from one seed
             "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
             "sps_median": int(np.median(sps)) if sps else "",
-            "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": args.hardware,
+            "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": " + ".join(sorted(hardware[(env_id, algo)])),
         })
 
     with open(os.path.join(args.out, "summary.csv"), "w", newline="") as f:
@@ -168,7 +175,8 @@ def main():
         ax.legend()
         ax.grid(alpha=0.3)
         env_commits = " ".join(sorted(set().union(*(c for (env, _), c in commits.items() if env == env_id))))
-        footer = (f"{args.command}\ncommit {env_commits}; {args.versions}; {args.hardware}; band: 95% CI over seeds "
+        env_hardware = " + ".join(sorted(set().union(*(h for (env, _), h in hardware.items() if env == env_id))))
+        footer = (f"{args.command}\ncommit {env_commits}; {args.versions}; {env_hardware}; band: 95% CI over seeds "
                   "(Student t), cut off at the range of the episodes' returns")
         fig.text(0.01, 0.01, "\n".join(textwrap.fill(line, 150) for line in footer.splitlines()), fontsize=7, va="bottom")
         fig.subplots_adjust(bottom=0.22)

@@ -60,6 +60,17 @@ def test_commit_file_of_a_run_overrides_the_default(tmp_path):
     assert row["commit"] == "abc123 def456"
 
 
+def test_hardware_file_of_a_run_overrides_the_default(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for seed in (1, 2):
+        write_run(runs, seed, np.arange(10.0), [1.0])
+    (runs / "Toy-v0__algo__2__0" / "HARDWARE").write_text("2-core AMD EPYC VM\n")
+    result = plot_runs(runs, out, "--hardware", "2-core Intel Xeon VM")
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["hardware"] == "2-core AMD EPYC VM + 2-core Intel Xeon VM"
+
+
 def test_one_seed_has_no_spread(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_run(runs, 1, np.arange(10.0), [1.0])
