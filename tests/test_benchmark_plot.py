@@ -49,26 +49,16 @@ def test_summary_csv_and_curves(tmp_path):
     assert (out / "Toy-v0.png").stat().st_size > 0
 
 
-def test_commit_file_of_a_run_overrides_the_default(tmp_path):
+def test_commit_and_hardware_files_of_a_run_override_the_defaults(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_run(runs, 1, np.arange(10.0), [1.0])
     write_run(runs, 2, np.arange(10.0), [1.0])
     (runs / "Toy-v0__algo__2__0" / "COMMIT").write_text("def456\n")
-    result = plot_runs(runs, out, "--commit", "abc123")
-    assert result.returncode == 0, result.stderr
-    (row,) = list(csv.DictReader(open(out / "summary.csv")))
-    assert row["commit"] == "abc123 def456"
-
-
-def test_hardware_file_of_a_run_overrides_the_default(tmp_path):
-    runs, out = tmp_path / "runs", tmp_path / "out"
-    for seed in (1, 2):
-        write_run(runs, seed, np.arange(10.0), [1.0])
     (runs / "Toy-v0__algo__2__0" / "HARDWARE").write_text("2-core AMD EPYC VM\n")
-    result = plot_runs(runs, out, "--hardware", "2-core Intel Xeon VM")
+    result = plot_runs(runs, out, "--commit", "abc123", "--hardware", "2-core Intel Xeon VM")
     assert result.returncode == 0, result.stderr
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
-    assert row["hardware"] == "2-core AMD EPYC VM + 2-core Intel Xeon VM"
+    assert row["commit"] == "abc123 def456" and row["hardware"] == "2-core AMD EPYC VM + 2-core Intel Xeon VM"
 
 
 def test_one_seed_has_no_spread(tmp_path):
