@@ -422,9 +422,10 @@ if __name__ == "__main__":
     # the run folder and its logs, made only now that the input and any checkpoint have passed their checks; a
     # resumed run drops what its killed process logged after the saved step (TensorBoard's purge_step)
     writer = SummaryWriter(f"runs/{run_name}", purge_step=start_step + 1 if args.resume is not None else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    # at the step a resumed run goes on from: its process's flags (--resume, threads) and versions next to the first's
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()), start_step)
     versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
-    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
+    writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()), start_step)
 
     state_path = f"runs/{run_name}/{args.exp_name}_state.pt"
 

@@ -367,6 +367,13 @@ def test_a_killed_run_resumes_from_its_last_state(script, tmp_path, monkeypatch)
     assert [step for step, _ in expected["charts/episodic_return"]] == [200, 401, 602, 803]
     assert [step for step, _ in resumed["charts/episodic_return"]] == [200, 401, 700, 901]  # new episodes from 501
     assert [step for step, _ in resumed["losses/actor_loss"]] == [200, 400, 600, 800, 1000]
+    # each process's flags and versions as text, the resumed one's at the step it went on from
+    (run_dir,) = (killed / "runs").iterdir()
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    for tag in ("hyperparameters/text_summary", "versions/text_summary"):
+        assert [e.step for e in events.Tensors(tag)] == [0, 500], tag
+    assert b"|resume|runs/" in events.Tensors("hyperparameters/text_summary")[1].tensor_proto.string_val[0]
 
 
 BAD_INPUTS = [
