@@ -9,6 +9,7 @@ bound of the off-policy scripts (update_bound.py) and, where stable-baselines3 /
 installed, their equivalents timed the same way.
 
     python benchmark/speed.py --repeats 3 --threads 1          (or: bash benchmark/speed.sh)
+    python benchmark/speed.py --cuda --out speed_gpu.md          (scripts and bound on the GPU)
 """
 
 import argparse
@@ -45,7 +46,7 @@ def script_sps(algo, args):
         ["--total-timesteps", str(args.learning_starts + args.offpolicy_steps), "--learning-starts", str(args.learning_starts)]
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, os.path.join(ROOT, f"{algo}.py"), "--env-id", args.env_id, "--eval-episodes", "0",
-                        "--torch-threads", str(args.threads), "--no-cuda", *budget, *args.script_args.split()],
+                        "--torch-threads", str(args.threads), "--cuda" if args.cuda else "--no-cuda", *budget, *args.script_args.split()],
                        cwd=folder, check=True, capture_output=True)
         (run,) = glob.glob(os.path.join(folder, "runs", "*"))
         acc = EventAccumulator(run)
@@ -56,7 +57,7 @@ def script_sps(algo, args):
     return (events[-1].step - events[0].step) / (events[-1].wall_time - events[0].wall_time)
 
 
-def sb3_worker(algo, env_id, threads, learning_starts, onpolicy_steps, offpolicy_steps):
+def sb3_worker(algo, env_id, threads, learning_starts, onpolicy_steps, offpolicy_steps, cuda):
     """Runs in a child process: SB3's `algo` on env_id, SPS between the end of its warm-up and the end."""
     import importlib
 
@@ -78,7 +79,7 @@ def sb3_worker(algo, env_id, threads, learning_starts, onpolicy_steps, offpolicy
     total = warmup + steps
     if off_policy:
         kwargs = dict(kwargs, learning_starts=learning_starts)
-    model = getattr(importlib.import_module(module), name)("MlpPolicy", env_id, device="cpu", seed=1, **kwargs)
+    model = getattr(importlib.import_module(module), name)("MlpPolicy", env_id, device="cuda" if cuda else "cpu", seed=1, **kwargs)
     model.learn(total_timesteps=total, callback=Clock())
     print((total - warmup) / (marks[total] - marks[warmup]))
 
@@ -87,9 +88,10 @@ def child_float(command):
     return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()[-1])
 
 
-def machine():
+def machine(cuda):
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} cores visible, {platform.system()} {platform.release()}"
+    gpu = f", GPU {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})" if cuda else ""
+    return f"{model}, {os.cpu_count()} cores visible{gpu}, {platform.system()} {platform.release()}"
 
 
 def main():
@@ -103,11 +105,16 @@ def main():
     parser.add_argument("--offpolicy-steps", type=int, default=3000, help="off-policy steps timed after learning starts")
     parser.add_argument("--no-sb3", action="store_true", help="skip stable-baselines3 even where installed")
     parser.add_argument("--script-args", default="", help="more arguments for our scripts, e.g. '--compile'")
+    parser.add_argument("--cuda", action="store_true", help="run the scripts, the bound and SB3 on the GPU")
+    parser.add_argument("--commit", help="the commit timed, where this copy has no git history (default: git rev-parse)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmark", "results", "speed.md"))
     parser.add_argument("--sb3-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cuda and not torch.cuda.is_available():
+        parser.error("--cuda: torch sees no GPU here")
     if args.sb3_worker:
-        return sb3_worker(args.sb3_worker, args.env_id, args.threads, args.learning_starts, args.onpolicy_steps, args.offpolicy_steps)
+        return sb3_worker(args.sb3_worker, args.env_id, args.threads, args.learning_starts, args.onpolicy_steps, args.offpolicy_steps,
+                          args.cuda)
 
     try:
         import sb3_contrib  # noqa: F401
@@ -124,24 +131,25 @@ def main():
             if algo in OFF_POLICY:
                 measurements.append(("bound", lambda: child_float(
                     [sys.executable, os.path.join(ROOT, "benchmark", "update_bound.py"), algo, "--obs-dim", str(obs_dim),
-                     "--act-dim", str(act_dim), "--threads", str(args.threads), "--steps", str(args.offpolicy_steps)])))
+                     "--act-dim", str(act_dim), "--threads", str(args.threads), "--steps", str(args.offpolicy_steps),
+                     *(["--cuda"] if args.cuda else [])])))
             if sb3_version and algo in SB3:
                 measurements.append(("sb3", lambda: child_float(
                     [sys.executable, __file__, "--sb3-worker", algo, "--env-id", args.env_id, "--threads", str(args.threads),
                      "--learning-starts", str(args.learning_starts), "--onpolicy-steps", str(args.onpolicy_steps),
-                     "--offpolicy-steps", str(args.offpolicy_steps)])))
+                     "--offpolicy-steps", str(args.offpolicy_steps), *(["--cuda"] if args.cuda else [])])))
             for kind, measure in measurements:
                 samples.setdefault((kind, algo), []).append(measure())
                 print(f"repeat {repeat + 1}: {algo} {kind} {samples[(kind, algo)][-1]:.0f} SPS", flush=True)
 
     median = lambda kind, algo: statistics.median(samples[(kind, algo)]) if (kind, algo) in samples else None
     fmt = lambda x: "" if x is None else f"{x:.0f}"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     lines = [
         f"# Steps per second, {args.env_id}, training phase", "",
         f"- Command: `python benchmark/speed.py {shlex.join(sys.argv[1:])}` "
         f"(on-policy {args.onpolicy_steps} steps; off-policy {args.offpolicy_steps} steps after {args.learning_starts} random ones)",
-        f"- Machine: {machine()}; torch {torch.__version__} ({args.threads} thread(s)), gymnasium {gym.__version__}, "
+        f"- Machine: {machine(args.cuda)}; torch {torch.__version__} ({args.threads} thread(s)), gymnasium {gym.__version__}, "
         f"python {platform.python_version()}, stable-baselines3 {sb3_version or 'not installed'}; commit {commit}; "
         f"{time.strftime('%Y-%m-%d')}",
         f"- Medians of {args.repeats} runs, one run at a time, the repeats interleaved. Bound: the off-policy update alone "

@@ -6,7 +6,7 @@ An off-policy script that does one such update per environment step cannot run f
 `script SPS / bound` is about the fraction of the step that the update takes (issue: >= 90%). The
 scripts' own update is a little cheaper than CleanRL's (results/speed.md), so they can pass 100%.
 
-    python benchmark/update_bound.py sac --obs-dim 17 --act-dim 6 --threads 1 --steps 1000
+    python benchmark/update_bound.py sac --obs-dim 17 --act-dim 6 --threads 1 --steps 1000 [--cuda]
 """
 
 import argparse
@@ -107,14 +107,22 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=1000, help="timed steps, after 100 of burn-in")
+    parser.add_argument("--cuda", action="store_true", help="networks, batches and updates on the GPU")
     args = parser.parse_args()
+    if args.cuda and not torch.cuda.is_available():
+        parser.error("--cuda: torch sees no GPU here")
     torch.set_num_threads(args.threads)
+    if args.cuda:
+        torch.set_default_device("cuda")
+    sync = torch.cuda.synchronize if args.cuda else lambda: None
     step = make_step(args.algo, args.obs_dim, args.act_dim, args.batch_size)
     for _ in range(100):
         step()
+    sync()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
+    sync()
     print(f"{args.steps / (time.perf_counter() - start):.1f}")
 
 
