@@ -37,7 +37,7 @@ def test_speed_table_for_one_script(tmp_path):
 def test_cuda_flag_runs_on_a_gpu_or_refuses_in_one_line(tool, tmp_path):
     command = [sys.executable, os.path.join(ROOT, "benchmark", tool[0]), *tool[1:], "--cuda"]
     if tool[0] == "speed.py":
-        command += ["--no-sb3", "--learning-starts", "300", "--offpolicy-steps", "300", "--out", str(tmp_path / "speed.md")]
+        command += ["--no-sb3", "--learning-starts", "400", "--offpolicy-steps", "1000", "--out", str(tmp_path / "speed.md")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if torch.cuda.is_available():
         assert result.returncode == 0, result.stderr
