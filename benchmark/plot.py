@@ -139,7 +139,7 @@ def main():
             "final_return_mean": round(float(np.mean(finals)), 1),
             "final_return_std": round(float(np.std(finals)), 1) if len(finals) > 1 else "",  # no spread from one seed
             "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
-            "sps_median": int(np.median(sps)) if sps else "",
+            "sps_median": round(float(np.median(sps))) if sps else "",
             "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": " + ".join(sorted(hardware[(env_id, algo)])),
         })
 

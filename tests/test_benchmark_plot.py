@@ -16,11 +16,11 @@ sys.path.insert(0, os.path.join(ROOT, "benchmark"))
 import plot  # noqa: E402
 
 
-def write_run(folder, seed, returns, evals, time=0):
+def write_run(folder, seed, returns, evals, time=0, sps=None):
     writer = SummaryWriter(os.path.join(folder, f"Toy-v0__algo__{seed}__{time}"))
     for i, r in enumerate(returns):
         writer.add_scalar("charts/episodic_return", r, (i + 1) * 10)
-        writer.add_scalar("charts/SPS", 100 * seed, (i + 1) * 10)
+        writer.add_scalar("charts/SPS", 100 * seed if sps is None else sps, (i + 1) * 10)
     for i, r in enumerate(evals):
         writer.add_scalar("eval/episodic_return", r, i)
     writer.close()
@@ -148,3 +148,12 @@ def test_events_are_taken_in_step_order_and_a_run_without_sps_has_no_sps(tmp_pat
     # the last 100 episodes by step are those of steps 50..1040 (returns 5..104); the run's length is its last step
     assert float(row["final_return_mean"]) == pytest.approx(54.5) and row["total_timesteps"] == "1234"
     assert row["sps_median"] == ""
+
+
+def test_sps_median_is_rounded_not_truncated(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(5.0), [1.0], sps=100)
+    write_run(runs, 2, np.arange(5.0), [1.0], sps=100.7)
+    write_run(runs, 3, np.arange(5.0), [1.0], sps=101)
+    assert plot_runs(runs, out).returncode == 0
+    assert list(csv.DictReader(open(out / "summary.csv")))[0]["sps_median"] == "101"  # median 100.7; int() gave 100
