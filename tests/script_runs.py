@@ -12,11 +12,18 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def script_env():
+    """The scripts' environment: the repository first on the import path (the toy environments of tests/), any
+    PYTHONPATH already set after it (where the packages come from there), and one OpenMP thread."""
+    path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
 def run(script, *args, cwd):
     """Run `script`.py with `args` from `cwd`, at one thread: the tests run two scripts at a time on a small
     machine, where OpenMP threads would wait on each other."""
     return subprocess.run([sys.executable, os.path.join(ROOT, f"{script}.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"})
+                          text=True, timeout=300, env=script_env())
 
 
 def run_side_by_side(cases):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.script_runs import exit_message, run, run_side_by_side
+from tests.script_runs import exit_message, run, run_side_by_side, script_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["vpg", "ppo", "ppo_penalty", "trpo"]
@@ -45,6 +45,13 @@ def scalars(run_dir):
     acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_scripts_see_the_repository_and_a_pythonpath_already_set(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/carried/site", "/other"]))  # e.g. packages carried there
+    assert script_env()["PYTHONPATH"].split(os.pathsep) == [ROOT, "/carried/site", "/other"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert script_env()["PYTHONPATH"] == ROOT and script_env()["OMP_NUM_THREADS"] == "1"
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
