@@ -178,8 +178,10 @@ def main():
         env_hardware = " + ".join(sorted(set().union(*(h for (env, _), h in hardware.items() if env == env_id))))
         footer = (f"{args.command}\ncommit {env_commits}; {args.versions}; {env_hardware}; band: 95% CI over seeds "
                   "(Student t), cut off at the range of the episodes' returns")
-        fig.text(0.01, 0.01, "\n".join(textwrap.fill(line, 150) for line in footer.splitlines()), fontsize=7, va="bottom")
-        fig.subplots_adjust(bottom=0.22)
+        footer_lines = [part for line in footer.splitlines() for part in textwrap.wrap(line, 140)]
+        fig.text(0.01, 0.01, "\n".join(footer_lines), fontsize=7, va="bottom")
+        # room below the axes for the footer, which grows with the number of commits and hardware texts
+        fig.subplots_adjust(bottom=0.13 + 0.025 * len(footer_lines))
         fig.savefig(os.path.join(args.out, f"{env_id}.png"), dpi=100)
         plt.close(fig)
     print(open(os.path.join(args.out, "summary.md")).read())

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import matplotlib.figure
 import numpy as np
 import pytest
 from torch.utils.tensorboard import SummaryWriter
@@ -59,6 +60,30 @@ def test_commit_and_hardware_files_of_a_run_override_the_defaults(tmp_path):
     assert result.returncode == 0, result.stderr
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
     assert row["commit"] == "abc123 def456" and row["hardware"] == "2-core AMD EPYC VM + 2-core Intel Xeon VM"
+
+
+@pytest.mark.parametrize("n_hardware", [1, 6])
+def test_the_footer_stays_below_the_axes_and_inside_the_figure(tmp_path, monkeypatch, n_hardware):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for seed in range(1, n_hardware + 1):
+        write_run(runs, seed, np.arange(10.0), [1.0])
+        (runs / f"Toy-v0__algo__{seed}__0" / "HARDWARE").write_text(f"2-core VM number {seed}, " + "two runs at a time " * 8)
+    saved = []  # per figure: its footer, the footer's box, the axes' box with labels and ticks, the figure's width
+
+    def save_and_measure(fig, *args, **kwargs):
+        save(fig, *args, **kwargs)
+        renderer = fig.canvas.get_renderer()  # before plot.py closes the figure
+        (footer,) = fig.texts
+        saved.append((footer.get_text(), footer.get_window_extent(renderer), fig.axes[0].get_tightbbox(renderer),
+                       fig.bbox.width))
+
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", save_and_measure)
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(runs), "--out", str(out)])
+    plot.main()
+    ((text, text_box, axes_box, width),) = saved
+    assert text.count("\n") >= n_hardware  # the hardware texts wrap onto several lines
+    assert text_box.y1 < axes_box.y0 and 0 <= text_box.x0 and text_box.x1 <= width
 
 
 def test_one_seed_has_no_spread(tmp_path):
