@@ -14,7 +14,9 @@
 #   OUT_DIR (benchmark/: runs go to OUT_DIR/runs/, logs to OUT_DIR/logs/{env_id}__{algo}__{seed}.log),
 #   PYTHON (python), DRY_RUN (0), SLURM (unset | emit | submit), JOB_NAME (bench-{algos}),
 #   SLURM_PARTITION (unset: the cluster's default), SLURM_TIME (12:00:00), SLURM_MEM (4G),
-#   RERUN (0; 1: run finished cells again, into a new run folder).
+#   RERUN (0; 1: run finished cells again, into a new run folder),
+#   EVAL_FREQUENCY (10000) and EVAL_EPISODES (10): every run evaluates its deterministic policy on EVAL_EPISODES
+#   episodes every EVAL_FREQUENCY steps (--eval-frequency, --eval-episodes; EVAL_FREQUENCY=0: only after training).
 # Each run uses one thread (OMP_NUM_THREADS=1) and runs from OUT_DIR, since the scripts write runs/ there.
 # A cell whose run left a state file (off-policy scripts, --checkpoint-frequency N) is resumed from it with
 # --resume, its log appended to, and a cell whose log ends with the line "grid.sh: finished" (written when its run
@@ -39,7 +41,7 @@ read -ra env_ids <<< "${ENV_IDS:-HalfCheetah-v4 Hopper-v4 Walker2d-v4 Ant-v4}"
 read -ra seeds <<< "${SEEDS:-1 2 3}"
 ((${#env_ids[@]})) || die "ENV_IDS is empty"
 ((${#seeds[@]})) || die "SEEDS is empty"
-extra=()
+extra=(--eval-frequency "${EVAL_FREQUENCY:-10000}" --eval-episodes "${EVAL_EPISODES:-10}")
 [[ -n ${TOTAL_TIMESTEPS:-} ]] && extra+=(--total-timesteps "$TOTAL_TIMESTEPS")
 extra+=("$@")
 extra_q=$(quote "${extra[@]}")

@@ -11,9 +11,13 @@ skipped, and two folders of the same environment, script and seed stop it with a
 - `{env_id}.png`: all algorithms on one figure, mean over seeds with a 95% confidence band (Student t),
   x = environment steps, with the command, commit, versions and hardware written under it;
 - `summary.csv` (algo,env_id,total_timesteps,seeds,final_return_mean,final_return_std,eval_return_mean,
-  sps_median,commit,hardware) and `summary.md`: CleanRL's metric (mean of the last 100 training episodes
-  per run, then mean +- std over seeds, the std with ddof 0 as openrlbenchmark reports it) and the deterministic
-  evaluation return (blank, with a warning, unless every seed was evaluated).
+  max_eval_return_mean,max_eval_return_std,sps_median,commit,hardware) and `summary.md`, one metric per protocol:
+  CleanRL's (mean of the last 100 training episodes per run, then mean +- std over seeds, the std with ddof 0 as
+  openrlbenchmark reports it); the SB3 zoo's (the final deterministic evaluation, `eval/episodic_return`); Tianshou's
+  and the TD3 paper's (per run the maximum over training of the periodic evaluations' mean, `eval/mean_return`, then
+  mean and std over seeds: an optimistic statistic, the best of many noisy evaluations). An evaluation metric is
+  blank, with a warning, unless every seed has it (runs made without `--eval-frequency` have no periodic ones).
+- with `--eval-curves`, each figure has a second panel: the periodic evaluations (mean and 95% band over seeds).
 """
 
 import argparse
@@ -45,7 +49,7 @@ def t95(df):
 
 
 SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_mean", "final_return_std",
-                   "eval_return_mean", "sps_median", "commit", "hardware"]
+                   "eval_return_mean", "max_eval_return_mean", "max_eval_return_std", "sps_median", "commit", "hardware"]
 # one color per script in every figure, so that a reader can compare environments at a glance
 COLORS = dict(zip(["ppo", "ppo_penalty", "trpo", "vpg", "ddpg", "td3", "sac"], plt.get_cmap("tab10").colors))
 
@@ -100,6 +104,17 @@ def curve_band(seeds, grid, window=20):
     return mean, half
 
 
+def eval_band(seeds):
+    """The periodic evaluations (`eval/mean_return`) at the steps every seed evaluated at: the steps, the mean over
+    seeds and the half-width of its 95% confidence interval."""
+    series = [dict(zip(*s["eval/mean_return"])) for s in seeds.values()]
+    steps = np.array(sorted(set.intersection(*(set(s) for s in series))))
+    curves = np.array([[s[step] for step in steps] for s in series])
+    n = len(curves)
+    half = t95(n - 1) * curves.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(steps))
+    return steps, curves.mean(0), half
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="folders holding run folders")
@@ -108,6 +123,7 @@ def main():
     parser.add_argument("--command", default="", help="the command that made the runs, printed under each figure")
     parser.add_argument("--commit", default=None, help="the commit that made the runs without a COMMIT file (default: HEAD)")
     parser.add_argument("--versions", default="", help="library versions, printed under each figure")
+    parser.add_argument("--eval-curves", action="store_true", help="a second panel of the periodic evaluations")
     args = parser.parse_args()
     commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     os.makedirs(args.out, exist_ok=True)
@@ -131,6 +147,10 @@ def main():
         if evaluated and len(evaluated) < len(seeds):  # a mean over some seeds would pass for the cell's
             print(f"plot.py: warning: {env_id} {algo}: only seeds {evaluated} have an evaluation; no eval return")
         evals = [s["eval/episodic_return"][1].mean() for s in seeds.values()] if len(evaluated) == len(seeds) else []
+        periodic = [seed for seed, s in sorted(seeds.items()) if "eval/mean_return" in s]
+        if periodic and len(periodic) < len(seeds):
+            print(f"plot.py: warning: {env_id} {algo}: only seeds {periodic} have periodic evaluations; no max eval return")
+        max_evals = [s["eval/mean_return"][1].max() for s in seeds.values()] if len(periodic) == len(seeds) else []
         sps = [np.median(s["charts/SPS"][1]) for s in seeds.values() if "charts/SPS" in s]
         rows.append({
             "algo": algo, "env_id": env_id,
@@ -139,6 +159,8 @@ def main():
             "final_return_mean": round(float(np.mean(finals)), 1),
             "final_return_std": round(float(np.std(finals)), 1) if len(finals) > 1 else "",  # no spread from one seed
             "eval_return_mean": round(float(np.mean(evals)), 1) if evals else "",
+            "max_eval_return_mean": round(float(np.mean(max_evals)), 1) if max_evals else "",
+            "max_eval_return_std": round(float(np.std(max_evals)), 1) if len(max_evals) > 1 else "",
             "sps_median": round(float(np.median(sps))) if sps else "",
             "commit": " ".join(sorted(commits[(env_id, algo)])), "hardware": " + ".join(sorted(hardware[(env_id, algo)])),
         })
@@ -148,15 +170,21 @@ def main():
         writer.writeheader()
         writer.writerows(rows)
     with open(os.path.join(args.out, "summary.md"), "w") as f:
-        f.write("| algo | env | steps | seeds | last-100 return, mean +- std (ddof 0) over seeds | eval return | median SPS |\n"
-                "|-|-|-|-|-|-|-|\n")
+        f.write("| algo | env | steps | seeds | last-100 return, mean +- std (ddof 0) over seeds | final eval return "
+                "| max periodic eval return, mean +- std | median SPS |\n|-|-|-|-|-|-|-|-|\n")
         for r in rows:
             spread = f"+- {r['final_return_std']}" if r["final_return_std"] != "" else "(1 seed)"
+            max_eval = r["max_eval_return_mean"]
+            if max_eval != "" and r["max_eval_return_std"] != "":
+                max_eval = f"{max_eval} +- {r['max_eval_return_std']}"
             f.write(f"| {r['algo']} | {r['env_id']} | {r['total_timesteps']} | {r['seeds']} | "
-                    f"{r['final_return_mean']} {spread} | {r['eval_return_mean']} | {r['sps_median']} |\n")
+                    f"{r['final_return_mean']} {spread} | {r['eval_return_mean']} | {max_eval} | {r['sps_median']} |\n")
 
     for env_id in sorted({env for env, _ in groups}):
-        fig, ax = plt.subplots(figsize=(8, 5))
+        if args.eval_curves:
+            fig, (ax, eval_ax) = plt.subplots(1, 2, figsize=(14, 5))
+        else:
+            fig, ax = plt.subplots(figsize=(8, 5))
         returns = []
         for (env, algo), seeds in sorted(groups.items()):
             if env != env_id:
@@ -168,12 +196,20 @@ def main():
             label = f"{algo} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
             (line,) = ax.plot(grid, mean, color=COLORS.get(algo), label=label)
             ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+            if args.eval_curves and all("eval/mean_return" in s for s in seeds.values()):
+                steps, mean, half = eval_band(seeds)
+                eval_ax.plot(steps, mean, color=line.get_color(), label=label)
+                eval_ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.2)
         # the y-axis spans the episodes' returns: with 2-3 seeds a t-interval can reach far beyond them
         lo, hi = np.min(np.concatenate(returns)), np.max(np.concatenate(returns))
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
         ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (mean of last 20 episodes)")
         ax.legend()
         ax.grid(alpha=0.3)
+        if args.eval_curves:
+            eval_ax.set(title=f"{env_id}: periodic evaluation", xlabel="environment steps",
+                        ylabel="mean return of the deterministic policy")
+            eval_ax.grid(alpha=0.3)
         env_commits = " ".join(sorted(set().union(*(c for (env, _), c in commits.items() if env == env_id))))
         env_hardware = " + ".join(sorted(set().union(*(h for (env, _), h in hardware.items() if env == env_id))))
         footer = (f"{args.command}\ncommit {env_commits}; {args.versions}; {env_hardware}; band: 95% CI over seeds "

@@ -17,11 +17,15 @@ sys.path.insert(0, os.path.join(ROOT, "benchmark"))
 import plot  # noqa: E402
 
 
-def write_run(folder, seed, returns, evals, time=0, sps=None):
+def write_run(folder, seed, returns, evals, time=0, sps=None, periodic=()):
+    """A run as the scripts write it; `periodic`: (step, mean return) of evaluations during training."""
     writer = SummaryWriter(os.path.join(folder, f"Toy-v0__algo__{seed}__{time}"))
     for i, r in enumerate(returns):
         writer.add_scalar("charts/episodic_return", r, (i + 1) * 10)
         writer.add_scalar("charts/SPS", 100 * seed if sps is None else sps, (i + 1) * 10)
+    for step, r in periodic:
+        writer.add_scalar("eval/mean_return", r, step)
+        writer.add_scalar("eval/mean_length", 1.0, step)
     for i, r in enumerate(evals):
         writer.add_scalar("eval/episodic_return", r, i)
     writer.close()
@@ -182,3 +186,40 @@ def test_sps_median_is_rounded_not_truncated(tmp_path):
     write_run(runs, 3, np.arange(5.0), [1.0], sps=101)
     assert plot_runs(runs, out).returncode == 0
     assert list(csv.DictReader(open(out / "summary.csv")))[0]["sps_median"] == "101"  # median 100.7; int() gave 100
+
+
+def test_max_of_periodic_evaluations_per_run_then_mean_and_std_over_seeds(tmp_path, monkeypatch):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    # seed 1 peaks mid-run (its last evaluation is not its best); seed 2 at the end
+    write_run(runs, 1, np.arange(20.0), [1.0], periodic=[(50, 3.0), (100, 9.0), (150, 5.0)])
+    write_run(runs, 2, np.arange(20.0), [1.0], periodic=[(50, 1.0), (100, 2.0), (150, 7.0)])
+    result = plot_runs(runs, out, "--eval-curves")
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert float(row["max_eval_return_mean"]) == pytest.approx(8.0)  # (9 + 7) / 2, not the last (5 + 7) / 2
+    assert float(row["max_eval_return_std"]) == pytest.approx(1.0)  # ddof 0, as the last-100 std
+    assert row["total_timesteps"] == "200"  # evaluations do not make a run longer than its training
+    assert "| 8.0 +- 1.0 |" in (out / "summary.md").read_text()
+    steps, mean, half = plot.eval_band(plot.load_runs([str(runs)], "", "")[0][("Toy-v0", "algo")])
+    np.testing.assert_array_equal(steps, [50, 100, 150])
+    np.testing.assert_allclose(mean, [2.0, 5.5, 6.0])
+    np.testing.assert_allclose(half, plot.t95(1) * np.std([[3, 9, 5], [1, 2, 7]], axis=0, ddof=1) / np.sqrt(2))
+    # --eval-curves draws them in a second panel
+    saved = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(runs), "--out", str(out), "--eval-curves"])
+    plot.main()
+    ((fig,),) = [saved]
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 1
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [2.0, 5.5, 6.0])
+
+
+def test_runs_without_periodic_evaluation_leave_the_max_eval_blank(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(10.0), [1.0], periodic=[(50, 3.0)])
+    write_run(runs, 2, np.arange(10.0), [1.0])  # made before --eval-frequency existed
+    result = plot_runs(runs, out)
+    assert result.returncode == 0, result.stderr
+    assert "only seeds [1] have periodic evaluations; no max eval return" in result.stdout
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert row["max_eval_return_mean"] == row["max_eval_return_std"] == ""

@@ -15,7 +15,8 @@ BENCH = os.path.join(ROOT, "benchmark")
 ALGOS = ["vpg", "trpo", "ppo", "ppo_penalty", "ddpg", "td3", "sac"]
 DEFAULT_ENVS = ["HalfCheetah-v4", "Hopper-v4", "Walker2d-v4", "Ant-v4"]
 SETTINGS = ["ENV_IDS", "SEEDS", "TOTAL_TIMESTEPS", "WORKERS", "OUT_DIR", "PYTHON", "DRY_RUN", "SLURM", "JOB_NAME",
-            "SLURM_PARTITION", "SLURM_TIME", "SLURM_MEM", "RERUN"]
+            "SLURM_PARTITION", "SLURM_TIME", "SLURM_MEM", "RERUN", "EVAL_FREQUENCY", "EVAL_EPISODES"]
+EVAL = "--eval-frequency 10000 --eval-episodes 10"  # every grid run records the curve of deterministic evaluations
 FINISHED = "grid.sh: finished\n"  # the last line of a cell's log once its run has exited 0
 # a local command: OMP_NUM_THREADS=1 PYTHON ROOT/ALGO.py --env-id ENV --seed SEED [EXTRA] > logs/ENV__ALGO__SEED.log 2>&1
 # (>> when it resumes a run)
@@ -56,7 +57,7 @@ def test_each_algorithm_runner_is_thin_and_routes_to_its_script(algo):
     assert len(text.splitlines()) <= 6 and f'grid.sh" {algo} -- "$@"' in text and "set -euo pipefail" in text
     folder, cells = dry_run(f"{algo}.sh", "--gamma", "0.9")
     assert folder == BENCH
-    assert [c[:4] for c in cells] == [(algo, e, s, "--gamma 0.9") for e in DEFAULT_ENVS for s in "123"]
+    assert [c[:4] for c in cells] == [(algo, e, s, f"{EVAL} --gamma 0.9") for e in DEFAULT_ENVS for s in "123"]
 
 
 def test_dry_run_overrides_and_several_algorithms(tmp_path):
@@ -64,8 +65,11 @@ def test_dry_run_overrides_and_several_algorithms(tmp_path):
                             SEEDS="7 8", TOTAL_TIMESTEPS="5000", OUT_DIR=str(tmp_path), PYTHON="/opt/py")
     assert folder == str(tmp_path)
     assert [c[:3] for c in cells] == list(itertools.product(["ppo", "sac"], ["Pendulum-v1", "ALE/Pong-v5"], ["7", "8"]))
-    assert {c[3] for c in cells} == {r"--total-timesteps 5000 --exp-name a\ b"}
+    assert {c[3] for c in cells} == {rf"{EVAL} --total-timesteps 5000 --exp-name a\ b"}
     assert cells[2][4] == "ALE_Pong-v5__ppo__7"  # a "/" in an id would be a folder in the log's name
+    _, cells = dry_run("grid.sh", "td3", ENV_IDS="Hopper-v4", SEEDS="1", OUT_DIR=str(tmp_path), EVAL_FREQUENCY="0",
+                       EVAL_EPISODES="3")
+    assert [c[3] for c in cells] == ["--eval-frequency 0 --eval-episodes 3"]
 
 
 def test_a_relative_python_path_is_taken_from_where_the_runner_starts(tmp_path):
@@ -115,7 +119,7 @@ def test_slurm_script_maps_each_array_task_to_one_cell(tmp_path):
         assert task.stdout.startswith(f"task {i}: {algo} {env_id} seed {seed}")
         assert (out / "logs" / f"{log}.log").read_text() == (
             f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/{algo}.py --env-id {env_id} --seed {seed} "
-            "--total-timesteps 100 --exp-name x y\n" + FINISHED)
+            f"{EVAL} --total-timesteps 100 --exp-name x y\n" + FINISHED)
     logs = sorted(os.path.basename(p) for p in glob.glob(str(out / "logs" / "*.log")))
     assert logs == sorted(f"{e}__{a}__{s}.log" for a in algos for e in ["Pendulum-v1", "Hopper-v4"] for s in "123")
 
@@ -128,7 +132,7 @@ def test_a_cell_that_left_a_state_file_resumes_from_it(tmp_path):
     (out / state).write_text("")
     _, cells = dry_run("grid.sh", "sac", "td3", **settings)
     resumed = [(c[:4], c[5]) for c in cells if c[5] == ">>"]
-    assert resumed == [(("sac", "Hopper-v4", "2", f"--resume {state}"), ">>")] and len(cells) == 12
+    assert resumed == [(("sac", "Hopper-v4", "2", f"{EVAL} --resume {state}"), ">>")] and len(cells) == 12
     # the Slurm tasks look for the state when they start: the resumed one appends to its log, a new one starts anew
     path = tmp_path / "job.sbatch"
     path.write_text(script)
@@ -137,7 +141,7 @@ def test_a_cell_that_left_a_state_file_resumes_from_it(tmp_path):
         task = subprocess.run(["bash", str(path)], env={**os.environ, "SLURM_ARRAY_TASK_ID": str(i)},
                               capture_output=True, text=True, timeout=30)
         assert task.returncode == 0, task.stderr
-        args = f"--env-id Hopper-v4 --seed {log[-1]}" + (f" --resume {state}" if i == 4 else "")
+        args = f"--env-id Hopper-v4 --seed {log[-1]} {EVAL}" + (f" --resume {state}" if i == 4 else "")
         assert (out / "logs" / f"{log}.log").read_text() == (
             ("before\n" if i == 4 else "") + f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/sac.py {args}\n" + FINISHED)
 
@@ -173,7 +177,8 @@ def test_slurm_task_of_a_finished_cell_runs_nothing_unless_rerun(tmp_path):
     assert skipped.returncode == 0 and "finished before" in skipped.stdout and "RERUN=1" in skipped.stdout
     assert log.read_text() == "training\n" + FINISHED  # untouched, nothing ran
     assert task(RERUN="1").returncode == 0
-    assert log.read_text() == f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/td3.py --env-id Pendulum-v1 --seed 2\n" + FINISHED
+    assert log.read_text() == (f"OMP_NUM_THREADS=1 cwd={out} args={ROOT}/td3.py --env-id Pendulum-v1 --seed 2 {EVAL}\n"
+                               + FINISHED)
     # a run that fails leaves no FINISHED line, so the next submission runs the cell again
     failing = path.read_text().replace(str(tmp_path / "fake_python"), "false")
     path.write_text(failing)
