@@ -1,32 +1,43 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "torch==2.13.0",
+#     "gymnasium[mujoco]==1.4.0",
+#     "mujoco==4.0.0",
+#     "numpy==2.4.6",
+#     "tyro==1.0.17",
+#     "tensorboard==2.21.0",
+#     "moviepy==2.2.1",
+# ]
+# ///
 """Proximal Policy Optimization with the clipped surrogate (PPO-clip), single file.
 
-PPO collects a batch with the current policy, then takes several epochs of minibatch gradient steps
-on a surrogate that stops improving once the new policy moves too far from the one that collected
-the data (Schulman et al. 2017). Spinning Up's pseudocode, step by step as the comments below name
-them:
+PPO collects a batch with the current policy, then takes several epochs of minibatch gradient steps on a surrogate
+that stops improving once the new policy moves too far from the one that collected the data (Schulman et al. 2017).
+Spinning Up's pseudocode, step by step as the comments below name them:
 
     1. input: initial policy parameters theta_0, initial value function parameters phi_0
     2. for k = 0, 1, 2, ... do
     3.   collect trajectories D_k by running pi_k = pi(theta_k) in the environment
-    4.   compute rewards-to-go R_t
-    5.   compute advantage estimates A_t (GAE-lambda) based on the value function V_phi_k
+    4.   compute rewards-to-go R_t = A_t + V(s_t)
+    5.   compute advantage estimates A_t (GAE-lambda, Schulman et al. 2016) based on the value function V_phi_k:
+             A_t = sum_l (gamma lambda)^l delta_{t+l}, delta_t = r_t + gamma V(s_{t+1}) - V(s_t), cut at episode ends
     6.   update the policy by maximizing the PPO-clip objective (minibatch Adam, several epochs):
              L(theta) = E[ min(r_t(theta) A_t, clip(r_t(theta), 1 - eps, 1 + eps) A_t) ],
              r_t(theta) = pi_theta(a_t | s_t) / pi_theta_k(a_t | s_t)
-    7.   fit the value function by regression on mean-squared error:
-             phi_{k+1} = argmin E[ (V_phi(s_t) - R_t)^2 ]
+    7.   fit the value function by regression on mean-squared error: phi_{k+1} = argmin E[ (V_phi(s_t) - R_t)^2 ]
     8. end for
 
-GAE (Schulman et al. 2016): delta_t = r_t + gamma V(s_{t+1}) - V(s_t),
-A_t = sum_l (gamma lambda)^l delta_{t+l}, cut at episode ends; R_t = A_t + V(s_t).
+References: Schulman et al., "Proximal Policy Optimization Algorithms" (2017); Andrychowicz et al., "What Matters in
+On-Policy RL? A Large-Scale Empirical Study" (2021); Huang et al., "The 37 Implementation Details of PPO" (2022);
+spinningup.openai.com/en/latest/algorithms/ppo.html
 
-References: Schulman et al., "Proximal Policy Optimization Algorithms" (2017);
-Andrychowicz et al., "What Matters in On-Policy RL? A Large-Scale Empirical Study" (2021);
-Huang et al., "The 37 Implementation Details of PPO" (2022); spinningup.openai.com/en/latest/algorithms/ppo.html
-
-Run:  python ppo.py --env-id HalfCheetah-v4      then   tensorboard --logdir runs
+Run:  python ppo.py --env-id HalfCheetah-v4   then   tensorboard --logdir runs
+      (or, from this file alone: uv run ppo.py --env-id HalfCheetah-v4)
 """
 
+import copy
+import glob
 import os
 import random
 import sys
@@ -42,8 +53,7 @@ import tyro
 from torch.distributions import Categorical, Independent, Normal
 from torch.utils.tensorboard import SummaryWriter
 
-# the distributions' argument checks cost ~5% of a step; the inputs here are valid by construction
-torch.distributions.Distribution.set_default_validate_args(False)
+torch.distributions.Distribution.set_default_validate_args(False)  # checks on every call; inputs valid by design
 
 
 @dataclass
@@ -58,13 +68,12 @@ class Args:
     cuda: bool = True
     """use the GPU when one is present (else the CPU)"""
     torch_threads: int | None = None
-    """CPU threads of torch (torch.set_num_threads); default: torch's own (OMP_NUM_THREADS, else one per
-    core). Runs that share the cores should take 1 each, as benchmark/grid.sh does (benchmark/results/speed.md)"""
+    """CPU threads of torch (default: OMP_NUM_THREADS, else one per core); runs sharing the cores should take 1 each"""
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
-    """environment steps to train for, summed over the parallel environments and counting gymnasium's autoreset
-    step after each episode (as CleanRL does)"""
+    """environment steps to train for, summed over the N environments. gymnasium 1.x spends one step on each automatic
+    reset (NEXT_STEP mode); it is counted here but never learned from. CleanRL (gymnasium 0.29) has no such step."""
     gamma: float = 0.99
     """discount factor gamma (0.99 is the usual value for MuJoCo)"""
     capture_video: bool = False
@@ -77,11 +86,19 @@ class Args:
     """with --load-model: evaluate (and, with --capture-video, record) without training"""
     eval_episodes: int = 10
     """episodes of the deterministic policy to run after training (0 skips)"""
+    eval_frequency: int = 0
+    """deterministic evaluation of --eval-episodes episodes every this many environment steps during training,
+    logged as eval/mean_return and eval/mean_length (0: off)"""
+    track: bool = False
+    """mirror the TensorBoard run to Weights & Biases (needs `pip install wandb`)"""
+    wandb_project_name: str = "single-file-rl"
+    """the Weights & Biases project"""
+    wandb_entity: str | None = None
+    """the Weights & Biases team or user (default: your default entity)"""
 
     # --- on-policy ---
     num_envs: int = 1
-    """parallel environments N collecting each batch. 4 (with --num-steps 512, the same batch) runs 1.5-2x
-    as fast on a CPU, and PPO learned HalfCheetah and Hopper as well with it (benchmark/results/ppo_num_envs/)"""
+    """parallel environments N collecting each batch (4 with --num-steps 512 is the same batch as 1 x 2048)"""
     num_steps: int = 2048
     """steps per environment per iteration T; a batch holds N * T steps (1 x 2048: the PPO paper's MuJoCo batch)"""
     gae_lambda: float = 0.9
@@ -95,8 +112,7 @@ class Args:
     update_epochs: int = 10
     """K: passes over each batch"""
     num_minibatches: int = 32
-    """minibatches per pass (2048 / 32 = 64 samples each, the PPO paper's MuJoCo setting); the batch's transitions
-    (its steps less gymnasium's autoreset steps) are split evenly, and the remainder sits out that pass"""
+    """minibatches per pass over the batch's transitions, split evenly (2048 / 32 = 64 each, the PPO paper's MuJoCo)"""
     clip_coef: float = 0.25
     """epsilon of the clipped surrogate, usually 0.1-0.3; 0.25 is the study's recommendation"""
     norm_adv: bool = True
@@ -110,11 +126,9 @@ class Args:
     target_kl: float | None = None
     """stop the iteration's update once the approximate KL exceeds this (off by default)"""
     init_log_std: float = -0.69
-    """initial log standard deviation of the Gaussian policy: log 0.5, smaller than CleanRL's 0 (std 1),
-    as the study recommends; actions live in [-1, 1] (rescaled to the environment's bounds)"""
+    """initial log-std of the Gaussian policy over actions in [-1, 1]: log 0.5, as the study recommends (CleanRL: 0)"""
     compile: bool = False
-    """opt-in speed path: torch.compile the minibatch loss (forward and backward fused); +9% SPS on a
-    2-core CPU after some seconds of compiling (benchmark/results/speed.md). Off, the eager code is the reference"""
+    """opt-in speed path: torch.compile the minibatch loss (forward and backward fused); eager is the reference"""
 
 
 def make_env(env_id, idx, capture_video, run_name):
@@ -125,37 +139,27 @@ def make_env(env_id, idx, capture_video, run_name):
             env = gym.make(env_id)
         env = gym.wrappers.RecordEpisodeStatistics(env)  # raw returns, before any normalization
         if isinstance(env.action_space, gym.spaces.Box):
-            # The policy acts in [-1, 1] per dimension; RescaleAction maps that onto the environment's
-            # own bounds (Pendulum +-2, Humanoid +-0.4). The Gaussian sample is unbounded, so it is
-            # clipped there; the log-prob stays that of the unclipped sample.
-            env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
-            env = gym.wrappers.ClipAction(env)
+            # The policy acts in [-1, 1], rescaled onto the env's own bounds and clipped there (the log-prob stays the
+            # unclipped sample's). The float32 rescaling can round past asymmetric bounds (Box(-3, 0.1) got 0.10000009):
+            # the innermost wrapper clips what reaches the environment to the space's own low/high.
+            space = env.action_space
+            env = gym.wrappers.TransformAction(env, lambda action: np.clip(action, space.low, space.high), space)
+            env = gym.wrappers.ClipAction(gym.wrappers.RescaleAction(env, -1.0, 1.0))
         return env
 
     return thunk
 
 
 def make_envs(args, num_envs, run_name, capture_video=False):
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, capture_video, run_name) for i in range(num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
-    )
-    # Running mean/std normalization of observations and scaling of rewards by the std of the
-    # discounted return (gamma of the run); both statistics are shared by the N environments and
-    # go into the checkpoint. The vector NormalizeReward skips the NEXT_STEP autoreset step. Its running
-    # return restarts only at a termination: across a time-limit truncation it runs on into the next
-    # episode (gymnasium's choice, CleanRL's setup; baselines' VecNormalize restarts at either).
-    envs = gym.wrappers.vector.NormalizeObservation(envs)
+    envs = gym.vector.SyncVectorEnv([make_env(args.env_id, i, capture_video, run_name) for i in range(num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    # Running-mean/std observations, rewards scaled by the discounted return's std (both go into the checkpoint).
+    # NormalizeReward skips the autoreset step; its return restarts at terminations only (gymnasium's, CleanRL's).
+    envs = obs_norm = gym.wrappers.vector.NormalizeObservation(envs)
     envs = gym.wrappers.vector.TransformObservation(envs, lambda obs: np.clip(obs, -10, 10))
-    envs = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
+    envs = reward_norm = gym.wrappers.vector.NormalizeReward(envs, gamma=args.gamma)
     envs = gym.wrappers.vector.TransformReward(envs, lambda reward: np.clip(reward, -10, 10))
-    return envs
-
-
-def get_wrapper(envs, wrapper_type):
-    while not isinstance(envs, wrapper_type):
-        envs = envs.env
-    return envs
+    return envs, obs_norm, reward_norm
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
@@ -165,16 +169,12 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
 
 
 def mlp(in_dim, out_dim, out_std):
-    return nn.Sequential(
-        layer_init(nn.Linear(in_dim, 64)), nn.Tanh(),
-        layer_init(nn.Linear(64, 64)), nn.Tanh(),
-        layer_init(nn.Linear(64, out_dim), std=out_std),
-    )
+    return nn.Sequential(layer_init(nn.Linear(in_dim, 64)), nn.Tanh(), layer_init(nn.Linear(64, 64)), nn.Tanh(),
+                         layer_init(nn.Linear(64, out_dim), std=out_std))
 
 
 class Agent(nn.Module):
-    """Separate policy and value networks, 64-64 tanh; Gaussian policy with a state-independent
-    log-std for Box actions, categorical for Discrete actions."""
+    """Separate 64-64 tanh policy and value networks; a Gaussian with state-independent log-std, or a categorical."""
 
     def __init__(self, envs, init_log_std):
         super().__init__()
@@ -182,8 +182,7 @@ class Agent(nn.Module):
         self.continuous = isinstance(envs.single_action_space, gym.spaces.Box)
         act_dim = int(np.prod(envs.single_action_space.shape)) if self.continuous else envs.single_action_space.n
         self.critic = mlp(obs_dim, 1, out_std=1.0)
-        # a 100x smaller last policy layer starts every action near the mean 0 (Andrychowicz et al.)
-        self.actor = mlp(obs_dim, act_dim, out_std=0.01)
+        self.actor = mlp(obs_dim, act_dim, out_std=0.01)  # 100x smaller: every action starts near 0 (Andrychowicz)
         if self.continuous:
             self.actor_logstd = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
 
@@ -191,58 +190,59 @@ class Agent(nn.Module):
         return self.critic(obs).squeeze(-1)
 
     def dist(self, obs):
-        if self.continuous:
+        if self.continuous:  # Independent sums the per-dimension log-probs and entropies of the diagonal Gaussian
             mean = self.actor(obs)
-            # Independent sums the per-dimension log-probs and entropies of the diagonal Gaussian
             return Independent(Normal(mean, self.actor_logstd.exp().expand_as(mean)), 1)
         return Categorical(logits=self.actor(obs))
 
 
 def compute_gae(rewards, values, next_value, terminations, dones, gamma, gae_lambda):
-    """GAE(lambda) advantages and value targets for a (T, N) rollout.
-
-    `values[t]` is V(s_t) and `next_value` is V(s_T). In NEXT_STEP autoreset mode, the observation
-    after an episode's last step is its TRUE final observation, so `values[t + 1]` (or `next_value`)
-    is V(final state) there."""
+    """GAE(lambda) advantages and value targets for a (T, N) rollout. `values[t]` is V(s_t), `next_value` V(s_T). In
+    NEXT_STEP mode the observation after an episode's last step is its TRUE final one: `values[t + 1]` is V(final)."""
     next_values = torch.cat([values[1:], next_value.unsqueeze(0)])
-    # Bootstrap from V(s_{t+1}) unless s_{t+1} is terminal. A time-limit truncation is NOT
-    # terminal: its value is bootstrapped from the true final observation.
+    # bootstrap from V(s_{t+1}) unless s_{t+1} is terminal; a time-limit truncation is NOT terminal
     deltas = rewards + gamma * next_values * (1.0 - terminations) - values
-    advantages = torch.zeros_like(rewards)
-    lastgaelam = torch.zeros_like(next_value)
+    advantages, lastgaelam = torch.zeros_like(rewards), torch.zeros_like(next_value)
     for t in reversed(range(len(rewards))):
-        # The trace stops at every episode end (terminated OR truncated): step t + 1 is then the
-        # autoreset step, not the continuation of this episode.
+        # the trace stops at every episode end (terminated OR truncated): step t + 1 is the autoreset step then
         lastgaelam = deltas[t] + gamma * gae_lambda * (1.0 - dones[t]) * lastgaelam
         advantages[t] = lastgaelam
     return advantages, advantages + values
 
 
 def clipped_surrogate_loss(ratio, advantages, clip_coef):
-    """-E[min(r A, clip(r, 1 - eps, 1 + eps) A)]: no gradient pushes r beyond 1 +- eps in the
-    direction that the advantage rewards."""
+    """-E[min(r A, clip(r, 1 - eps, 1 + eps) A)]: no gradient pushes r beyond 1 +- eps in the direction A rewards."""
     return -torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef) * advantages).mean()
 
 
 def ppo_losses(agent, obs, actions, logprobs, advantages, returns, clip_coef, norm_adv):
-    """The minibatch objectives of steps 6-7: the clipped surrogate, the value regression and the
-    entropy, and two diagnostics without gradients: the approximate KL and the clipped fraction."""
+    """The minibatch objectives of steps 6-7 (clipped surrogate, value regression, entropy) and diagnostics without
+    gradients: the approximate KL (k3, and k1 as CleanRL's old_approx_kl) and the clipped fraction."""
     dist = agent.dist(obs)
     logratio = dist.log_prob(actions) - logprobs
     ratio = logratio.exp()
     with torch.no_grad():
         approx_kl = ((ratio - 1) - logratio).mean()  # k3 estimator of KL(pi_old || pi): unbiased, >= 0
         clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
+        old_approx_kl = (-logratio).mean()  # k1: unbiased too, of higher variance, can be negative
     if norm_adv:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss = clipped_surrogate_loss(ratio, advantages, clip_coef)
     v_loss = 0.5 * ((agent.value(obs) - returns) ** 2).mean()
-    return pg_loss, v_loss, dist.entropy().mean(), approx_kl, clipfrac
+    return pg_loss, v_loss, dist.entropy().mean(), approx_kl, clipfrac, old_approx_kl
+
+
+def explained_variance(values, returns):
+    """1 - Var[R - V] / Var[R]: 1 is a perfect value function, 0 no better than a constant, < 0 worse; nan
+    for a batch of constant returns (Var[R] = 0), where it is undefined (CleanRL's guard)."""
+    var_returns = returns.var()
+    return float("nan") if var_returns == 0 else (1 - (returns - values).var() / var_returns).item()
 
 
 def evaluate(agent, envs, num_episodes, device, seed):
-    """Deterministic policy (the Gaussian mean, the categorical argmax); raw episodic returns."""
-    returns = []
+    """Raw returns and lengths of `num_episodes` episodes of the deterministic policy (the Gaussian mean, the
+    categorical argmax) from a reset with `seed`. It samples nothing: no random stream of training moves."""
+    returns, lengths = [], []
     obs, _ = envs.reset(seed=seed)
     while len(returns) < num_episodes:
         with torch.no_grad():
@@ -250,7 +250,69 @@ def evaluate(agent, envs, num_episodes, device, seed):
         obs, _, _, _, infos = envs.step(action.cpu().numpy())
         if "_episode" in infos:
             returns += infos["episode"]["r"][infos["_episode"]].tolist()
-    return returns[:num_episodes]
+            lengths += infos["episode"]["l"][infos["_episode"]].tolist()
+    return returns[:num_episodes], lengths[:num_episodes]
+
+
+def load_checkpoint(path, env_id, modules):
+    """Load a --save-model checkpoint, read onto the CPU, into `modules` (name -> network, or a normalization
+    wrapper's RunningMeanStd: numpy reads it on the CPU); a checkpoint that does not fit ends in a one-line error."""
+    saved = env_id
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        saved = checkpoint["args"]["env_id"]
+        for name, module in modules.items():
+            if isinstance(module, nn.Module):
+                module.load_state_dict(checkpoint[name])  # onto the module's device
+            else:
+                module.mean, module.var = checkpoint[name]["mean"].numpy(), checkpoint[name]["var"].numpy()
+                module.count = checkpoint[name]["count"].item()
+    except Exception as e:
+        trained_on = f" (it was trained on {saved})" if saved != env_id else ""
+        fail(f"cannot load {path!r}: {type(e).__name__}: {' '.join(str(e).split())}{trained_on}")
+    if saved != env_id:
+        print(f"{os.path.basename(__file__)}: warning: {path!r} was trained on {saved}, not {env_id}", file=sys.stderr)
+    return checkpoint
+
+
+def check_args(args):
+    """Every check of the input, before any work: a one-line error that names the problem, never a traceback."""
+    script, batch_size = os.path.basename(__file__), args.num_envs * args.num_steps
+    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "learning_rate",
+                 "clip_coef", "target_kl", "torch_threads"):  # None: no early stop, torch's default threads
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for failed, message in [
+        (not (0 <= args.gamma <= 1 and 0 <= args.gae_lambda <= 1),
+         f"--gamma and --gae-lambda must be in [0, 1], got {args.gamma} and {args.gae_lambda}"),
+        (args.num_minibatches > batch_size // 2,  # a one-step minibatch has no advantage std to normalize by
+         f"--num-minibatches {args.num_minibatches} leaves fewer than 2 of the batch's {batch_size} steps per "
+         "minibatch"),
+        (not args.eval_only and args.total_timesteps < batch_size,
+         f"--total-timesteps {args.total_timesteps} is less than one batch (num-envs * num-steps = {batch_size})"),
+        (args.eval_episodes < 0, f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}"),
+        (args.eval_frequency < 0, f"--eval-frequency must be non-negative (0: off), got {args.eval_frequency}"),
+        (args.eval_frequency > 0 and args.eval_episodes == 0, "--eval-frequency needs --eval-episodes > 0"),
+        (args.eval_only and args.load_model is None, "--eval-only needs --load-model PATH"),
+        (args.load_model is not None and not os.path.isfile(args.load_model),
+         f"--load-model: no such file {args.load_model!r}"),
+    ]:
+        if failed:
+            fail(message)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
+    try:  # with --capture-video, made as make_env will make it, so that an env that cannot render fails here
+        probe = gym.make(args.env_id, render_mode="rgb_array") if args.capture_video else gym.make(args.env_id)
+    except Exception as e:  # unknown id, missing module or dependency
+        fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
+    space, obs_space = probe.action_space, probe.observation_space
+    probe.close()
+    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded()
+            and (space.low < space.high).all() or isinstance(space, gym.spaces.Discrete) and space.start == 0):
+        fail(f"{args.env_id} has action space {space}; {script} supports flat Box actions with finite bounds, "
+             "low < high, and Discrete actions from 0")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        fail(f"{args.env_id} has observation space {obs_space}; {script} needs a flat Box")
 
 
 def fail(message):
@@ -259,98 +321,61 @@ def fail(message):
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
-    script = os.path.basename(__file__)
-
-    # --- check the input before any work ---
-    batch_size = args.num_envs * args.num_steps
-    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "learning_rate",
-                 "clip_coef"):
-        if getattr(args, name) <= 0:
-            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if not (0 <= args.gamma <= 1 and 0 <= args.gae_lambda <= 1):
-        fail(f"--gamma and --gae-lambda must be in [0, 1], got {args.gamma} and {args.gae_lambda}")
-    if args.num_minibatches > batch_size // 2:  # a one-step minibatch has no advantage std to normalize by
-        fail(f"--num-minibatches {args.num_minibatches} leaves fewer than 2 of the batch's {batch_size} steps per minibatch")
-    if not args.eval_only and args.total_timesteps < batch_size:
-        fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num-envs * num-steps = {batch_size})")
-    if args.target_kl is not None and args.target_kl <= 0:
-        fail(f"--target-kl must be positive, got {args.target_kl}")
-    if args.torch_threads is not None and args.torch_threads <= 0:
-        fail(f"--torch-threads must be positive, got {args.torch_threads}")
-    if args.eval_episodes < 0:
-        fail(f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}")
-    if args.eval_only and args.load_model is None:
-        fail("--eval-only needs --load-model PATH")
-    if args.load_model is not None and not os.path.isfile(args.load_model):
-        fail(f"--load-model: no such file {args.load_model!r}")
-    if args.capture_video:
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
-    try:  # with --capture-video, made as make_env will make it, so that an env that cannot render fails here
-        probe = gym.make(args.env_id, render_mode="rgb_array") if args.capture_video else gym.make(args.env_id)
-    except Exception as e:  # unknown id, missing module or dependency
-        fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
-    space = probe.action_space
-    box = isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded() and (space.low < space.high).all()
-    if not (box or isinstance(space, gym.spaces.Discrete) and space.start == 0):
-        fail(f"{args.env_id} has action space {space}; {script} supports flat Box actions with finite bounds, low < high, "
-             "and Discrete actions from 0")
-    if not isinstance(probe.observation_space, gym.spaces.Box) or len(probe.observation_space.shape) != 1:
-        fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
-    probe.close()
-
+    check_args(args)
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    batch_size = args.num_envs * args.num_steps
 
     # --- seeding ---
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
-    envs = make_envs(args, args.num_envs, run_name, args.capture_video and not args.eval_only)
+    envs, obs_norm, reward_norm = make_envs(args, args.num_envs, run_name, args.capture_video and not args.eval_only)
     envs.action_space.seed(args.seed)
-    obs_norm = get_wrapper(envs, gym.wrappers.vector.NormalizeObservation)
-    reward_norm = get_wrapper(envs, gym.wrappers.vector.NormalizeReward)
     # an --eval-only run must use the loaded statistics exactly: not even the first reset may shift them
     obs_norm.update_running_mean = reward_norm.update_running_mean = not args.eval_only
 
     # step 1: initial policy and value function parameters
     agent = Agent(envs, args.init_log_std).to(device)
-    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # fused: one kernel for all parameters
-    loss_fn = torch.compile(ppo_losses) if args.compile else ppo_losses
     if args.load_model is not None:
+        load_checkpoint(args.load_model, args.env_id,
+                        {"agent": agent, "obs_rms": obs_norm.obs_rms, "return_rms": reward_norm.return_rms})
+    if not args.eval_only:  # what training needs and evaluation does not
+        # one Adam for both networks (the joint loss below); fused: one kernel for all parameters
+        optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+        loss_fn = torch.compile(ppo_losses) if args.compile else ppo_losses
+        # rollout storage: what the policy saw and did, on the device; what the environment returned, in numpy
+        obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, device=device)
+        actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape, device=device)
+        rewards, terminations, dones = (np.zeros((args.num_steps, args.num_envs), dtype=np.float32) for _ in range(3))
+        valid = np.zeros((args.num_steps, args.num_envs), dtype=bool)
+        if args.eval_frequency > 0:  # made once, never recording video
+            eval_envs, eval_obs_norm, _ = make_envs(args, 1, f"{run_name}/eval")
+            eval_obs_norm.update_running_mean = False
+
+    if args.track:
         try:
-            # onto the CPU, where numpy can read the statistics; load_state_dict copies the weights to the device
-            checkpoint = torch.load(args.load_model, map_location="cpu", weights_only=True)
-            agent.load_state_dict(checkpoint["agent"])
-            for rms, stats in ((obs_norm.obs_rms, checkpoint["obs_rms"]), (reward_norm.return_rms, checkpoint["return_rms"])):
-                rms.mean, rms.var, rms.count = stats["mean"].numpy(), stats["var"].numpy(), stats["count"].item()
-        except Exception as e:
-            fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
-
-    # rollout storage, preallocated: what the policy saw and did on the training device; what the
-    # environment returned in numpy, moved to the device once per batch (no per-step copies)
-    obs_shape = envs.single_observation_space.shape
-    obs = torch.zeros((args.num_steps, args.num_envs) + obs_shape, device=device)
-    actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape, device=device)
-    rewards, terminations, dones = (np.zeros((args.num_steps, args.num_envs), dtype=np.float32) for _ in range(3))
-    valid = np.zeros((args.num_steps, args.num_envs), dtype=bool)
-
+            import wandb
+        except ImportError:
+            fail("--track needs wandb, which is not installed: pip install wandb")
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True, config=vars(args),
+                   name=run_name, save_code=True)
     # the run folder and its logs, made only now that the input and any checkpoint have passed their checks
     writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    writer.add_text("hyperparameters",
+                    "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__,
+                "python": sys.version.split()[0]}
     writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()))
 
-    global_step = 0
-    start_time = time.time()
-    next_obs, _ = envs.reset(seed=args.seed)
-    next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+    global_step, start_time, recent_returns, last_eval = 0, time.time(), [], ""
+    next_obs = torch.as_tensor(envs.reset(seed=args.seed)[0], dtype=torch.float32, device=device)
     next_done = np.zeros(args.num_envs, dtype=bool)
     num_iterations = 0 if args.eval_only else args.total_timesteps // batch_size
-    recent_returns = []
 
     # step 2: for k = 0, 1, 2, ...
     for iteration in range(1, num_iterations + 1):
@@ -360,20 +385,15 @@ if __name__ == "__main__":
         # step 3: collect a batch with the current policy
         for step in range(args.num_steps):
             global_step += args.num_envs
-            obs[step] = next_obs
-            # After an episode ends, the env's next step is gymnasium's autoreset step: it ignores the
-            # action and returns the reset observation with reward 0. It is not a transition of the
-            # environment, so it is masked out of every loss and statistic below.
-            valid[step] = ~next_done
+            # after an episode's end comes gymnasium's autoreset step: it ignores the action and returns the reset
+            # observation with reward 0; not a transition, it is masked out of every loss and statistic below
+            obs[step], valid[step] = next_obs, ~next_done
             with torch.inference_mode():
-                action = agent.dist(next_obs).sample()
-            actions[step] = action
+                actions[step] = action = agent.dist(next_obs).sample()
             next_obs, reward, terminated, truncated, infos = envs.step(action.cpu().numpy())
-            rewards[step], terminations[step] = reward, terminated
             next_done = terminated | truncated
-            dones[step] = next_done
-            # at an episode's end this is its TRUE final observation (NEXT_STEP mode); its value
-            # bootstraps a truncated episode
+            rewards[step], terminations[step], dones[step] = reward, terminated, next_done
+            # at an episode's end: its TRUE final observation (NEXT_STEP mode), whose value bootstraps a truncation
             next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
             if "_episode" in infos:
                 for r, l in zip(infos["episode"]["r"][infos["_episode"]], infos["episode"]["l"][infos["_episode"]]):
@@ -381,41 +401,40 @@ if __name__ == "__main__":
                     writer.add_scalar("charts/episodic_length", l, global_step)
                     recent_returns = (recent_returns + [float(r)])[-20:]
 
-        # steps 4-5: GAE advantages and rewards-to-go
+        # steps 4-5: GAE advantages and rewards-to-go; the policy did not change while collecting: one batched call
         with torch.no_grad():
-            # the policy did not change while collecting: the log-probs and values of the whole batch
-            # come from one batched call each
             logprobs, values, next_value = agent.dist(obs).log_prob(actions), agent.value(obs), agent.value(next_obs)
             on_device = lambda x: torch.as_tensor(x, device=device)
-            advantages, returns = compute_gae(on_device(rewards), values, next_value, on_device(terminations), on_device(dones),
-                                              args.gamma, args.gae_lambda)
-
+            advantages, returns = compute_gae(on_device(rewards), values, next_value, on_device(terminations),
+                                              on_device(dones), args.gamma, args.gae_lambda)
         b_inds = on_device(valid).flatten().nonzero().squeeze(-1)  # autoreset steps contribute nothing
-        b_obs = obs.reshape((-1,) + obs_shape)
-        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
-        b_logprobs, b_advantages, b_returns, b_values = logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten()
+        b_obs, b_actions = obs.flatten(0, 1), actions.flatten(0, 1)
+        b_logprobs, b_advantages, b_returns, b_values = (x.flatten() for x in (logprobs, advantages, returns, values))
         minibatch_size = len(b_inds) // args.num_minibatches
         if minibatch_size < 2:  # possible only with --num-minibatches near half the batch size
             writer.close()
-            fail(f"only {len(b_inds)} steps of the batch are transitions, fewer than 2 for each of --num-minibatches {args.num_minibatches}")
+            fail(f"only {len(b_inds)} steps of the batch are transitions, fewer than 2 for each of --num-minibatches "
+                 f"{args.num_minibatches}")
 
         # steps 6-7: K epochs of minibatch Adam on the clipped surrogate and the value regression
-        clipfracs, stop_early = [], False
+        clipfracs, grad_norms, stop_early = [], [], False
         for epoch in range(args.update_epochs):
             perm = b_inds[torch.randperm(len(b_inds), device=device)]
             for start in range(0, args.num_minibatches * minibatch_size, minibatch_size):
                 mb = perm[start : start + minibatch_size]
-                pg_loss, v_loss, entropy, approx_kl, clipfrac = loss_fn(
-                    agent, b_obs[mb], b_actions[mb], b_logprobs[mb], b_advantages[mb], b_returns[mb], args.clip_coef, args.norm_adv)
+                pg_loss, v_loss, entropy, approx_kl, clipfrac, old_approx_kl = loss_fn(
+                    agent, b_obs[mb], b_actions[mb], b_logprobs[mb], b_advantages[mb], b_returns[mb], args.clip_coef,
+                    args.norm_adv)
                 clipfracs.append(clipfrac)
                 if args.target_kl is not None and approx_kl > args.target_kl:
                     stop_early = True  # the policy moved far enough: end the update before this step
                     break
+                # one loss for both networks, weighted by vf_coef (vpg and trpo fit the value function apart)
                 loss = pg_loss - args.ent_coef * entropy + args.vf_coef * v_loss
-
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                # PPO clips the global gradient norm (the PPO code, CleanRL); the pre-clip norm is logged
+                grad_norms.append(nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm))
                 optimizer.step()
             if stop_early:
                 break
@@ -423,38 +442,47 @@ if __name__ == "__main__":
         if not torch.isfinite(nn.utils.parameters_to_vector(agent.parameters())).all():
             writer.close()
             fail(f"training diverged: non-finite parameters after the update at global step {global_step}")
-        y_pred, y_true = b_values[b_inds], b_returns[b_inds]
-        explained_var = 1 - (y_true - y_pred).var() / y_true.var()
         sps = int(global_step / (time.time() - start_time))
-        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
-        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
-        writer.add_scalar("losses/entropy", entropy.item(), global_step)
-        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-        writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
-        writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
-        writer.add_scalar("charts/SPS", sps, global_step)
+        for tag, value in {
+            "charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss.item(),
+            "losses/policy_loss": pg_loss.item(), "losses/entropy": entropy.item(),
+            "losses/old_approx_kl": old_approx_kl.item(), "losses/approx_kl": approx_kl.item(),
+            "losses/clipfrac": torch.stack(clipfracs).mean().item(),  # grad_norm: nan if --target-kl left no step
+            "losses/grad_norm": torch.stack(grad_norms).mean().item() if grad_norms else float("nan"),
+            "losses/explained_variance": explained_variance(b_values[b_inds], b_returns[b_inds]), "charts/SPS": sps,
+        }.items():
+            writer.add_scalar(tag, value, global_step)
+        if (args.eval_frequency > 0
+                and global_step // args.eval_frequency > (global_step - batch_size) // args.eval_frequency):
+            eval_obs_norm.obs_rms = copy.deepcopy(obs_norm.obs_rms)  # frozen: evaluation never updates training's
+            eval_returns, eval_lengths = evaluate(agent, eval_envs, args.eval_episodes, device, args.seed + 1)
+            writer.add_scalar("eval/mean_return", np.mean(eval_returns), global_step)
+            writer.add_scalar("eval/mean_length", np.mean(eval_lengths), global_step)
+            last_eval = f" eval={np.mean(eval_returns):.1f}"
         if iteration % max(1, num_iterations // 20) == 0 or iteration == num_iterations:
             mean_return = np.mean(recent_returns) if recent_returns else float("nan")
-            print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}", flush=True)
+            print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}{last_eval}", flush=True)
 
     if args.save_model and not args.eval_only:
         model_path = f"runs/{run_name}/{args.exp_name}.pt"
-        stats = lambda rms: {"mean": torch.as_tensor(rms.mean), "var": torch.as_tensor(rms.var), "count": torch.tensor(rms.count)}
-        torch.save({"agent": agent.state_dict(), "obs_rms": stats(obs_norm.obs_rms), "return_rms": stats(reward_norm.return_rms),
-                    "args": vars(args), "versions": versions}, model_path)
+        stats = lambda rms: {key: torch.as_tensor(getattr(rms, key)) for key in ("mean", "var", "count")}
+        torch.save({"agent": agent.state_dict(), "obs_rms": stats(obs_norm.obs_rms),
+                    "return_rms": stats(reward_norm.return_rms), "args": vars(args), "versions": versions}, model_path)
         print(f"model saved to {model_path}")
 
-    if args.eval_episodes > 0:
-        # the training statistics, frozen: evaluation must not shift the normalization
-        eval_envs = make_envs(args, 1, f"{run_name}/eval", args.capture_video)
-        eval_norm = get_wrapper(eval_envs, gym.wrappers.vector.NormalizeObservation)
-        eval_norm.obs_rms, eval_norm.update_running_mean = obs_norm.obs_rms, False
-        episodic_returns = evaluate(agent, eval_envs, args.eval_episodes, device, args.seed + 1)
+    if args.eval_episodes > 0:  # the training statistics, frozen: evaluation must not shift the normalization
+        final_envs, final_obs_norm, _ = make_envs(args, 1, f"{run_name}/eval", args.capture_video)
+        final_obs_norm.obs_rms, final_obs_norm.update_running_mean = obs_norm.obs_rms, False
+        episodic_returns, _ = evaluate(agent, final_envs, args.eval_episodes, device, args.seed + 1)
         for idx, episodic_return in enumerate(episodic_returns):
             writer.add_scalar("eval/episodic_return", episodic_return, idx)
         print(f"eval: mean return {np.mean(episodic_returns):.1f} over {len(episodic_returns)} deterministic episodes")
-        eval_envs.close()
+        final_envs.close()
 
     envs.close()
+    if args.eval_frequency > 0 and not args.eval_only:
+        eval_envs.close()
     writer.close()
+    if args.track and args.capture_video:  # the recorded episodes, beside the mirrored TensorBoard scalars
+        for path in sorted(glob.glob(f"videos/{run_name}/**/*.mp4", recursive=True)):
+            wandb.log({"videos": wandb.Video(path)})

