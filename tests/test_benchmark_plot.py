@@ -105,13 +105,34 @@ def test_every_script_has_its_own_color_in_all_figures():
     assert set(plot.COLORS) == scripts and len(set(plot.COLORS.values())) == len(scripts)
 
 
-def test_curve_band_is_a_t_interval_over_seeds():
-    steps = np.arange(1, 11) * 10.0
-    seeds = {s: {"charts/episodic_return": (steps, np.full(10, float(v)))} for s, v in [(1, 0.0), (2, 2.0), (3, 4.0)]}
-    mean, half = plot.curve_band(seeds, np.array([5.0, 50.0, 100.0]), window=3)
-    assert np.isnan(mean[0])  # no episode finished yet
-    np.testing.assert_allclose(mean[1:], [2.0, 2.0])
-    np.testing.assert_allclose(half[1:], plot.t95(2) * 2.0 / np.sqrt(3))  # sample std 2, n = 3
+def test_curve_is_the_mean_of_the_last_20_episodes_by_each_step_with_a_t_interval_over_seeds(tmp_path, monkeypatch):
+    """The figure's curve, as its y label says: per seed, the mean return of the last 20 episodes finished by each
+    step (fewer before the 20th, none before the first), then the mean over seeds with a 95% t-interval."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    i = np.arange(30.0)  # 30 episodes, finished at steps 10, 20, ..., 300; returns that change from one to the next
+    returns = {1: i**2 / 10, 2: 5 * np.sin(i), 3: -i}
+    for seed, r in returns.items():
+        write_run(runs, seed, r, [1.0])
+    saved = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(runs), "--out", str(out)])
+    plot.main()
+    ((fig,),) = [saved]
+    assert fig.axes[0].get_ylabel() == "episodic return (mean of last 20 episodes)"
+    grid = fig.axes[0].lines[0].get_xdata()
+    steps = (i + 1) * 10
+
+    def last_20(r, step):
+        finished = r[steps <= step]
+        return finished[-20:].mean() if len(finished) else np.nan
+
+    curves = np.array([[last_20(r, step) for step in grid] for r in returns.values()])
+    assert np.isnan(curves[:, 0]).all() and not np.isnan(curves[:, 7]).any()  # grid step 10.55: one episode
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), curves.mean(0), rtol=1e-6)  # float32 events
+    mean, half = plot.curve_band(plot.load_runs([str(runs)], "", "")[0][("Toy-v0", "algo")], np.array([10.0, 195.0, 300.0]))
+    expected = np.array([[last_20(r, step) for step in (10.0, 195.0, 300.0)] for r in returns.values()])
+    np.testing.assert_allclose(mean, expected.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(half, plot.t95(2) * expected.std(0, ddof=1) / np.sqrt(3), rtol=1e-6)
 
 
 def test_a_seed_run_twice_is_refused_and_an_eval_only_run_skipped(tmp_path):
@@ -198,8 +219,9 @@ def test_max_of_periodic_evaluations_per_run_then_mean_and_std_over_seeds(tmp_pa
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
     assert float(row["max_eval_return_mean"]) == pytest.approx(8.0)  # (9 + 7) / 2, not the last (5 + 7) / 2
     assert float(row["max_eval_return_std"]) == pytest.approx(1.0)  # ddof 0, as the last-100 std
+    assert float(row["max_mean_eval_return"]) == pytest.approx(6.0)  # the mean curve 2, 5.5, 6 at its best
     assert row["total_timesteps"] == "200"  # evaluations do not make a run longer than its training
-    assert "| 8.0 +- 1.0 |" in (out / "summary.md").read_text()
+    assert "| 8.0 +- 1.0 | 6.0 |" in (out / "summary.md").read_text()
     steps, mean, half = plot.eval_band(plot.load_runs([str(runs)], "", "")[0][("Toy-v0", "algo")])
     np.testing.assert_array_equal(steps, [50, 100, 150])
     np.testing.assert_allclose(mean, [2.0, 5.5, 6.0])
@@ -222,4 +244,4 @@ def test_runs_without_periodic_evaluation_leave_the_max_eval_blank(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "only seeds [1] have periodic evaluations; no max eval return" in result.stdout
     (row,) = list(csv.DictReader(open(out / "summary.csv")))
-    assert row["max_eval_return_mean"] == row["max_eval_return_std"] == ""
+    assert row["max_eval_return_mean"] == row["max_eval_return_std"] == row["max_mean_eval_return"] == ""
