@@ -46,9 +46,15 @@ by a step on the temperature: J(alpha) = E_a~pi[-alpha (log pi(a|s) + H_target)]
 2018b, eq. 18). Change of variables for a = bias + scale * tanh(u), u ~ N(mean, std^2), per action dimension:
     log pi(a|s) = log N(u; mean, std^2) - sum_i [ 2 (log 2 - u_i - softplus(-2 u_i)) + log scale_i ].
 
+Discrete actions (Christodoulou 2019): pi(.|s) is categorical and each critic outputs Q_i(s, .), one value per action,
+so the expectations over a' (step 12) and a (step 14) are exact sums over the |A| actions instead of one sample:
+    V(s) = sum_a pi(a|s) [min_i Q_i(s, a) - alpha log pi(a|s)],   y = r + gamma (1 - d) V_targ(s'),   policy loss -V(s),
+and J(alpha) = alpha (H(pi(.|s)) - H_target) with the exact entropy, H_target = target_entropy_scale * log |A|.
+
 References: Haarnoja et al., "Soft Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning with a
-Stochastic Actor" (2018a) and "Soft Actor-Critic Algorithms and Applications" (2018b);
-spinningup.openai.com/en/latest/algorithms/sac.html; CleanRL's sac_continuous_action.py.
+Stochastic Actor" (2018a) and "Soft Actor-Critic Algorithms and Applications" (2018b); Christodoulou, "Soft
+Actor-Critic for Discrete Action Settings" (2019); spinningup.openai.com/en/latest/algorithms/sac.html; CleanRL's
+sac_continuous_action.py and sac_atari.py.
 
 Run:  python sac.py --env-id HalfCheetah-v4  (or `uv run sac.py ...`: this file alone)  then  tensorboard --logdir runs
 """
@@ -86,7 +92,7 @@ class Args:
     torch_threads: int | None = None
     """CPU threads of torch (default: torch's own, OMP_NUM_THREADS, else one per core); runs sharing cores: 1 each"""
     env_id: str = "HalfCheetah-v4"
-    """a registered gymnasium id with Box actions, or `module:EnvId` for an environment of your own package"""
+    """a registered gymnasium id with Box or Discrete actions, or `module:EnvId` for an environment of your own"""
     total_timesteps: int = 1_000_000
     """environment steps to train for, summed over the --num-envs environments. gymnasium 1.x spends one step on
     each automatic reset (NEXT_STEP mode); it is counted here but never learned from. CleanRL (gymnasium 0.29) has no
@@ -146,6 +152,11 @@ class Args:
     """tune alpha towards the target entropy H_target = -|A|, starting from 1 or from the --load-model checkpoint's
     alpha (Haarnoja et al. 2018b). The entropy is in the environment's action units, as in CleanRL (log pi counts
     log scale_i); SB3 measures it on tanh's [-1, 1], which differs where the bounds are not +-1 (Humanoid's +-0.4)"""
+    target_entropy_scale: float = 0.7
+    """Discrete actions: H_target = this fraction of the maximum entropy log |A| (0.7: Ni et al. 2022, CartPole).
+    Christodoulou 2019's 0.98 and CleanRL sac_atari.py's 0.89 let alpha grow without bound on CartPole-v1 (measured,
+    20k steps, 3 seeds: last-100 training return 35 / 134 / 147 for 0.98 / 0.89 / 0.7, best evaluation 419 / 480 /
+    446)"""
 
 
 def make_env(env_id, idx, capture_video, run_name):
@@ -223,6 +234,46 @@ class Actor(nn.Module):
         return torch.min(qf1(obs, actions), qf2(obs, actions)) - alpha * log_prob, log_prob
 
 
+# Discrete actions (Christodoulou 2019), the same methods. Where the Box pair samples an action, reparameterizes it and
+# corrects log pi for tanh, this pair needs neither: pi(.|s) gives every expectation over the |A| actions exactly,
+# sum_a pi(a|s) f(a), and the policy gradient flows through those probabilities; no action is squashed.
+class DiscreteQNetwork(nn.Module):
+    """Q(s, .): a 256-256 ReLU network on the observation, one output per action; with actions, Q(s, a) of those."""
+
+    def __init__(self, envs):
+        super().__init__()
+        self.net = mlp(envs.single_observation_space.shape[0], envs.single_action_space.n)
+
+    def forward(self, obs, actions=None):
+        q_values = self.net(obs)
+        return q_values if actions is None else q_values.gather(1, actions.long()).squeeze(1)  # stored as a float
+
+
+class DiscreteActor(nn.Module):
+    """Categorical policy pi(.|s) = softmax(logits(s)), 256-256 ReLU."""
+
+    def __init__(self, envs):
+        super().__init__()
+        self.net = mlp(envs.single_observation_space.shape[0], envs.single_action_space.n)  # logits
+
+    def forward(self, obs):
+        """The deterministic action argmax_a pi(a|s), which draws no random number."""
+        return self.net(obs).argmax(-1)
+
+    def get_action(self, obs):
+        """A sample a ~ pi(.|s) (only to act: training uses soft_value's exact sums), its log pi(a|s), the argmax."""
+        log_probs = F.log_softmax(self.net(obs), -1)
+        # Gumbel-max: argmax_a [log pi(a|s) - log E_a], E_a ~ Exp(1), is a sample of pi (as jax.random.categorical);
+        # unlike torch.multinomial it stays a valid action when a diverged network's logits are NaN, so that such a
+        # run ends at the divergence check rather than in a traceback
+        actions = (log_probs - torch.empty_like(log_probs).exponential_().log()).argmax(-1)
+        return actions, log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1), log_probs.argmax(-1)
+
+    def soft_value(self, obs, qf1, qf2, alpha):
+        """V(s) = sum_a pi(a|s) [min_i Q_i(s, a) - alpha log pi(a|s)] and E_a~pi[log pi(a|s)] = -H(pi(.|s)), exact."""
+        return categorical_soft_value(self.net(obs), torch.min(qf1(obs), qf2(obs)), alpha)
+
+
 class ReplayBuffer:
     """Circular buffer of transitions (s, a, r, s', d), preallocated on the training device. A transition is one row
     of `storage` (obs, actions, reward, next_obs, termination): storing a step is one host-to-device copy, sampling a
@@ -234,6 +285,7 @@ class ReplayBuffer:
         self.pos, self.count = 0, 0
 
     def add(self, obs, actions, rewards, next_obs, terminations):
+        actions = actions.reshape(len(obs), self.widths[1])  # a Discrete action, one index per env, as a column
         rows = np.concatenate([obs, actions, rewards[:, None], next_obs, terminations[:, None]], axis=1)
         idx = torch.arange(self.pos, self.pos + len(rows), device=self.storage.device) % len(self.storage)
         self.storage[idx] = torch.as_tensor(rows, dtype=torch.float32, device=self.storage.device)
@@ -257,8 +309,9 @@ class ReplayBuffer:
 
 def step_and_store(envs, rb, obs, actions, autoreset):
     """Steps 5-8: execute a, observe (s', r, d), store (s, a, r, s', d); returns s', the new autoreset mask, infos."""
-    # within the space's own bounds: float32 bias + scale * tanh can round past them (Box(-1.5, 0.2): 0.20000005)
-    actions = np.clip(actions, envs.single_action_space.low, envs.single_action_space.high)
+    if isinstance(envs.single_action_space, gym.spaces.Box):  # (a Discrete index is drawn among the space's own)
+        # within the space's own bounds: float32 bias + scale * tanh can round past them (Box(-1.5, 0.2): 0.20000005)
+        actions = np.clip(actions, envs.single_action_space.low, envs.single_action_space.high)
     next_obs, rewards, terminations, truncations, infos = envs.step(actions)
     # An env whose previous step ended its episode was only reset by this call (NEXT_STEP mode: the action was
     # ignored, the reward is 0): that is no transition of the environment, never store it.
@@ -319,8 +372,20 @@ def tanh_gaussian_log_prob(mean, log_std, u, action_scale):
     return (Normal(mean, log_std.exp(), validate_args=False).log_prob(u) - log_abs_det_jacobian).sum(-1)
 
 
-def target_entropy_heuristic(action_space):
-    """H_target = -|A|, one nat below zero per action dimension (Haarnoja et al. 2018b)."""
+def categorical_soft_value(logits, min_q, alpha):
+    """Discrete actions: V(s) = sum_a pi(a|s) [min_i Q_i(s, a) - alpha log pi(a|s)], pi = softmax(logits), the soft
+    value of the target (step 12, target critics) and of the policy loss -V(s) (step 14), and E_a~pi[log pi(a|s)] =
+    -H(pi(.|s)), which temperature_loss takes as log pi: J(alpha) = alpha (H(pi(.|s)) - H_target)."""
+    log_probs = F.log_softmax(logits, -1)  # exact and finite, where log(softmax) would round to log 0 = -inf
+    probs = log_probs.exp()
+    return (probs * (min_q - alpha * log_probs)).sum(-1), (probs * log_probs).sum(-1)
+
+
+def target_entropy_heuristic(action_space, scale=None):
+    """H_target = -|A|, one nat below zero per action dimension (Haarnoja et al. 2018b); for Discrete actions the
+    fraction `scale` of the maximum entropy, scale * log |A| (Christodoulou 2019)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return scale * math.log(action_space.n)
     return -float(np.prod(action_space.shape))
 
 
@@ -331,14 +396,16 @@ def temperature_loss(log_alpha, log_prob, target_entropy):
 
 
 def evaluate(actor, envs, num_episodes, device, seed):
-    """Deterministic policy bias + scale * tanh(mean(s)), without sampling; raw episodic returns and lengths."""
+    """Deterministic policy bias + scale * tanh(mean(s)) (Discrete: argmax_a pi(a|s)), without sampling; raw episodic
+    returns and lengths."""
     returns, lengths = [], []
     obs, _ = envs.reset(seed=seed)
     while len(returns) < num_episodes:
         with torch.no_grad():
             actions = actor(torch.as_tensor(obs, dtype=torch.float32, device=device)).cpu().numpy()
-        # within the space's own bounds, as in step_and_store
-        obs, _, _, _, infos = envs.step(np.clip(actions, envs.single_action_space.low, envs.single_action_space.high))
+        if isinstance(envs.single_action_space, gym.spaces.Box):  # within the space's own bounds, as in step_and_store
+            actions = np.clip(actions, envs.single_action_space.low, envs.single_action_space.high)
+        obs, _, _, _, infos = envs.step(actions)
         if "_episode" in infos:
             returns += infos["episode"]["r"][infos["_episode"]].tolist()
             lengths += infos["episode"]["l"][infos["_episode"]].tolist()
@@ -353,10 +420,10 @@ def load_checkpoint(path, env_id, modules):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         saved_env_id = checkpoint.get("args", {}).get("env_id", env_id)
         actor = modules["actor"]
-        bounds = actor.action_scale.clone(), actor.action_bias.clone()  # this env's; loading sets the checkpoint's
+        bounds = [b.clone() for b in actor.buffers()]  # this env's (Box; none Discrete); loading sets the checkpoint's
         for name, module in modules.items():
             module.load_state_dict(checkpoint[name])
-        if not (torch.equal(actor.action_scale, bounds[0]) and torch.equal(actor.action_bias, bounds[1])):
+        if not all(map(torch.equal, actor.buffers(), bounds)):
             raise ValueError(f"its actor acts within other action bounds than {env_id}'s")
     except Exception as e:
         trained_on = f" (it was trained on {saved_env_id})" if saved_env_id != env_id else ""
@@ -381,6 +448,8 @@ def check_args(args):
         (not 0 < args.tau <= 1, f"--tau must be in (0, 1], got {args.tau}"),
         (not 0 <= args.gamma <= 1, f"--gamma must be in [0, 1], got {args.gamma}"),
         (args.alpha < 0, f"--alpha must be non-negative, got {args.alpha}"),
+        (not 0 <= args.target_entropy_scale <= 1,
+         f"--target-entropy-scale must be in [0, 1], got {args.target_entropy_scale}"),
         (args.torch_threads is not None and args.torch_threads <= 0,
          f"--torch-threads must be positive, got {args.torch_threads}"),
         (args.checkpoint_frequency < 0,
@@ -406,8 +475,9 @@ def check_args(args):
     space, obs_space, script = probe.action_space, probe.observation_space, os.path.basename(__file__)
     probe.close()
     if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded()
-            and (space.low < space.high).all()):
-        fail(f"{script} requires a flat Box action space with finite bounds, low < high; {args.env_id} has {space}")
+            and (space.low < space.high).all() or isinstance(space, gym.spaces.Discrete) and space.start == 0):
+        fail(f"{script} requires a flat Box action space with finite bounds, low < high, or Discrete actions from 0; "
+             f"{args.env_id} has {space}")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         fail(f"{args.env_id} has observation space {obs_space}; {script} needs a flat Box")
 
@@ -436,25 +506,29 @@ if __name__ == "__main__":
     envs = make_envs(args, args.num_envs, run_name, args.capture_video and not args.eval_only)
     envs.action_space.seed(seed)
     space = envs.single_action_space
+    # the actor-critic pair of this kind of action space: the same methods, so the loop below serves both
+    discrete = isinstance(space, gym.spaces.Discrete)
+    actor_class, critic_class = (DiscreteActor, DiscreteQNetwork) if discrete else (Actor, QNetwork)
 
     # step 1: initial policy and Q-function parameters, empty replay buffer (--eval-only: the actor alone)
-    actor = Actor(envs).to(device)
+    actor = actor_class(envs).to(device)
     if args.eval_only:
         load_checkpoint(args.load_model, args.env_id, {"actor": actor})
     else:
-        qf1, qf2 = QNetwork(envs).to(device), QNetwork(envs).to(device)
+        qf1, qf2 = critic_class(envs).to(device), critic_class(envs).to(device)
         if args.load_model is not None:
             checkpoint = load_checkpoint(args.load_model, args.env_id, {"actor": actor, "qf1": qf1, "qf2": qf2})
         actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
         q_optimizer = torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.q_lr, fused=True)
-        rb = ReplayBuffer(args.buffer_size, envs.single_observation_space.shape[0], space.shape[0], device)
+        rb = ReplayBuffer(args.buffer_size, envs.single_observation_space.shape[0], 1 if discrete else space.shape[0],
+                          device)  # a Discrete action is stored as its index
         # step 2: target parameters equal to the main parameters (SAC has no target policy)
         qf1_target, qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
         # everything a training step reads and changes, saved by --checkpoint-frequency and restored by --resume
         stateful = {"actor": actor, "qf1": qf1, "qf2": qf2, "qf1_target": qf1_target, "qf2_target": qf2_target,
                     "actor_optimizer": actor_optimizer, "q_optimizer": q_optimizer, "rb": rb}
         if args.autotune:  # alpha = exp(log alpha) stays positive; it starts from 1 (CleanRL) or the checkpoint's
-            target_entropy = target_entropy_heuristic(space)
+            target_entropy = target_entropy_heuristic(space, args.target_entropy_scale)
             log_alpha = torch.zeros(1, device=device, requires_grad=True)
             stateful["a_optimizer"] = a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True)
             if args.load_model is not None:
@@ -528,7 +602,7 @@ if __name__ == "__main__":
             b_obs, b_actions, b_rewards, b_next_obs, b_terminations = rb.sample(args.batch_size)
             with torch.no_grad():
                 # step 12: y = r + gamma (1 - d) (min_i Q_targ,i(s', a') - alpha log pi(a'|s')), d = terminated only
-                # (bellman_target); a' is sampled from the CURRENT policy, not stored or from a target actor
+                # (bellman_target); a' is from the CURRENT policy, not stored or from a target actor (Discrete: all a')
                 next_value, _ = actor.soft_value(b_next_obs, qf1_target, qf2_target, alpha)
                 target_q = bellman_target(b_rewards, b_terminations, next_value, args.gamma)
 
@@ -543,9 +617,10 @@ if __name__ == "__main__":
             q_optimizer.step()
 
             if iteration % args.policy_frequency == 0:
-                # step 14: ascend min_i Q_i(s, a) - alpha log pi(a|s), a ~ pi(.|s) reparameterized, policy_frequency
-                # times to make up for the delay. The gradient flows through the critics into the actor, but the
-                # critics' own weights must not learn from this loss: frozen while it is built.
+                # step 14: ascend min_i Q_i(s, a) - alpha log pi(a|s), a ~ pi(.|s) reparameterized (Discrete: the exact
+                # sum over a), policy_frequency times to make up for the delay. The gradient flows through the critics
+                # into the actor (Discrete: through pi alone), but the critics' own weights must not learn from this
+                # loss: frozen while it is built.
                 qf1.requires_grad_(False)
                 qf2.requires_grad_(False)
                 for _ in range(args.policy_frequency):
@@ -577,7 +652,7 @@ if __name__ == "__main__":
                 for name, value in losses.items():
                     if value is not None:  # the actor's first update may be up to policy_frequency steps away
                         writer.add_scalar(f"losses/{name}", value.item(), global_step)
-                if log_prob is not None:  # a one-sample estimate of the policy's entropy H(pi(.|s))
+                if log_prob is not None:  # a one-sample estimate of the policy's entropy H(pi(.|s)) (Discrete: exact)
                     writer.add_scalar("charts/entropy", -log_prob.mean().item(), global_step)
                 sps = int((global_step - start_step) / (time.time() - start_time))
                 writer.add_scalar("charts/SPS", sps, global_step)
