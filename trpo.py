@@ -91,7 +91,8 @@ class Args:
     """episodes of the deterministic policy to run after training (0 skips)"""
     eval_frequency: int = 0
     """deterministic evaluation of --eval-episodes episodes every this many environment steps during training,
-    logged as eval/mean_return and eval/mean_length (0: off)"""
+    logged as eval/mean_return and eval/mean_length (0: off). Every 10000 steps with 10 episodes adds 58% to a
+    1M-step HalfCheetah-v4 run at one thread (benchmark/eval_cost.py)"""
     track: bool = False
     """mirror the TensorBoard run to Weights & Biases (needs `pip install wandb`)"""
     wandb_project_name: str = "single-file-rl"
