@@ -96,6 +96,8 @@ def make_step(algo, obs_dim, act_dim, batch, gamma=0.99, tau=0.005, policy_frequ
         if algo != "sac":
             polyak([*zip(targets, critics), (actor_target, actor)])
 
+    # for the tests: what the steps update
+    step.parts = {"critics": critics, "targets": targets, "q_opt": q_opt, "pi_opt": pi_opt, "a_opt": a_opt}
     return step
 
 

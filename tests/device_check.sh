@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Device check: what CI cannot run, since it has no GPU. Each of the seven scripts trains briefly on the default
 # device (the GPU where torch sees one) with --save-model: two on-policy iterations of 1024 steps, or 200
-# off-policy updates after 1000 random steps. Then it reloads its checkpoint with --load-model --eval-only, and
-# both evaluations are printed. An off-policy script then runs again with --checkpoint-frequency, is killed (SIGKILL)
+# off-policy updates after 1000 random steps. Then it reloads its checkpoint with --load-model --eval-only; both
+# evaluations are printed, and they must agree (the same policy on the same evaluation seed). An off-policy script then runs again with --checkpoint-frequency, is killed (SIGKILL)
 # once it has saved its state, and goes on with --resume (the state's buffer and optimizers moved to the device).
 # The scripts are checked side by side, JOBS at a time (default: one per core), since each Python process spends
 # seconds starting CUDA and its environment; the results are printed in ALGOS order. A failure fails the check,
@@ -42,6 +42,8 @@ check() {
     --eval-episodes 1 > eval.log 2>&1) || { tail -3 "$dir/eval.log" >&2; echo "device_check.sh: $algo: reload failed" >&2; return 1; }
   echo "$algo: $(grep -h 'global_step=' "$dir/train.log" | tail -1); trained $(grep -h 'eval:' "$dir/train.log");" \
     "reloaded $(grep -h 'eval:' "$dir/eval.log")"
+  [[ $(grep -h 'eval:' "$dir/train.log") == $(grep -h 'eval:' "$dir/eval.log") ]] ||
+    { echo "device_check.sh: $algo: the reloaded checkpoint does not evaluate as the trained policy did" >&2; return 1; }
   [[ $algo == ddpg || $algo == td3 || $algo == sac ]] || return 0
   flags=(--env-id "$ENV_ID" --cuda --total-timesteps 2000 --learning-starts 1000 --checkpoint-frequency 1100
          --eval-episodes 1)

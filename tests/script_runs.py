@@ -1,6 +1,8 @@
 """Running the algorithm scripts from the tests: as a user does (a subprocess, from a folder where its runs/
-lands), two such runs at a time, or in the test process up to an error exit."""
+lands), two such runs at a time, or in the test process: up to an error exit, to the end with what it logs, or with
+the arguments its training loop passes to its own functions."""
 
+import contextlib
 import os
 import runpy
 import subprocess
@@ -43,3 +45,67 @@ def exit_message(script, *args):
     message = exit_info.value.code
     assert isinstance(message, str) and len(message.splitlines()) == 1, message
     return message
+
+
+def run_logged(script, *args, on_scalar=None):
+    """Run `script`.py in this process with a stand-in SummaryWriter that keeps what the script logs; return the
+    script's variables when it closes the writer at the end, and {tag: [(step, value), ...]}. `on_scalar(tag, step,
+    variables)`, if given, sees each scalar as it is logged, with the script's variables at that moment: what an
+    evaluation left behind, say, read just after it logs its result."""
+    namespace, logged = {}, {}
+
+    class Writer:
+        def __init__(self, log_dir, *_, **__):
+            os.makedirs(log_dir, exist_ok=True)  # as SummaryWriter does: --save-model writes its checkpoint there
+
+        def add_scalar(self, tag, value, step):
+            logged.setdefault(tag, []).append((step, float(value)))
+            if on_scalar is not None:
+                on_scalar(tag, step, sys._getframe(1).f_globals)  # the caller: the script's top level
+
+        def add_text(self, *_, **__):
+            pass
+
+        def flush(self):
+            pass
+
+        def close(self):
+            namespace.update(sys._getframe(1).f_globals)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("torch.utils.tensorboard.SummaryWriter", Writer)
+        patch.setattr(sys, "argv", [f"{script}.py", *args])
+        runpy.run_path(os.path.join(ROOT, f"{script}.py"), run_name="__main__")
+    return namespace, logged
+
+
+@contextlib.contextmanager
+def calls_of(script, names, on_call):
+    """While the block runs `script`.py in this process: `on_call(name, arguments, caller)` at each call of one of the
+    script's own functions (or methods) named in `names`, with the arguments as the function received them and the
+    caller's frame (its f_locals, or f_globals at the top level), so that a test sees what the training loop passes.
+    on_call may return a function, which then receives the call's return value."""
+    path = os.path.join(ROOT, f"{script}.py")
+
+    def tracer(frame, event, _):
+        code = frame.f_code
+        if event != "call" or code.co_name not in names or code.co_filename != path:
+            return None  # no line-by-line tracing: the script runs at near full speed
+        on_return = on_call(code.co_name, {name: frame.f_locals[name] for name in code.co_varnames[: code.co_argcount]},
+                            frame.f_back)
+        if on_return is None:
+            return None
+
+        def local(frame, event, value):  # traces this one call's lines, up to its return
+            if event == "return":
+                on_return(value)
+            return local
+
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)

@@ -129,8 +129,9 @@ def test_curve_is_the_mean_of_the_last_20_episodes_by_each_step_with_a_t_interva
     curves = np.array([[last_20(r, step) for step in grid] for r in returns.values()])
     assert np.isnan(curves[:, 0]).all() and not np.isnan(curves[:, 7]).any()  # grid step 10.55: one episode
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), curves.mean(0), rtol=1e-6)  # float32 events
-    mean, half = plot.curve_band(plot.load_runs([str(runs)], "", "")[0][("Toy-v0", "algo")], np.array([10.0, 195.0, 300.0]))
-    expected = np.array([[last_20(r, step) for step in (10.0, 195.0, 300.0)] for r in returns.values()])
+    steps_of_interest = np.array([10.0, 195.0, 300.0])  # the first episode's end; 19 episodes; 30, of which 20 count
+    mean, half = plot.curve_band(plot.load_runs([str(runs)], "", "")[0][("Toy-v0", "algo")], steps_of_interest)
+    expected = np.array([[last_20(r, step) for step in steps_of_interest] for r in returns.values()])
     np.testing.assert_allclose(mean, expected.mean(0), rtol=1e-6)
     np.testing.assert_allclose(half, plot.t95(2) * expected.std(0, ddof=1) / np.sqrt(3), rtol=1e-6)
 

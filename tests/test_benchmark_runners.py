@@ -192,8 +192,9 @@ def test_failed_run_fails_the_grid(tmp_path):
 
 
 def test_tiny_local_run(tmp_path):
-    result = runner("ppo.sh", "--total-timesteps", "2048", "--num-steps", "1024", "--eval-episodes", "1",
-                    ENV_IDS="Pendulum-v1", SEEDS="1 2", WORKERS="2", OUT_DIR=str(tmp_path), PYTHON=sys.executable)
+    result = runner("ppo.sh", "--total-timesteps", "1024", "--num-steps", "512", "--num-minibatches", "4",
+                    "--eval-episodes", "1", ENV_IDS="Pendulum-v1", SEEDS="1 2", WORKERS="2", OUT_DIR=str(tmp_path),
+                    PYTHON=sys.executable)
     assert result.stdout.count("done: ppo Pendulum-v1 seed") == 2
     for seed in (1, 2):
         assert "eval" in (tmp_path / "logs" / f"Pendulum-v1__ppo__{seed}.log").read_text()

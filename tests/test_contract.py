@@ -75,6 +75,8 @@ def test_no_line_is_over_120_characters(script):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_periodic_evaluation_follows_its_schedule_and_changes_no_training_number(script, tmp_path):
+    """Two processes with the same seed, one evaluating during training: they log the same training numbers. This is
+    also each script's test that the same seed gives the same run (the contract's reproducibility)."""
     frequency, steps = SCHEDULE[script]
     args = [*TINY[script], "--env-id", "Pendulum-v1", "--eval-episodes", "2"]
     cases = [(script, args, tmp_path / "plain"), (script, [*args, "--eval-frequency", frequency], tmp_path / "eval")]

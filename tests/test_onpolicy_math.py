@@ -182,7 +182,8 @@ def test_policy_gradient_and_surrogate_have_the_same_gradient_at_theta_old():
 
 def test_vector_normalize_reward_skips_the_autoreset_step():
     """The scripts rely on gymnasium's vector NormalizeReward leaving the NEXT_STEP autoreset step out
-    of its return statistics (Gymnasium issues 1451, 1668 reported it counted)."""
+    of its return statistics (Gymnasium issues 1451, 1668 reported it counted). A guard of the dependency (gymnasium):
+    no line of ours is under test; a gymnasium version that counted the autoreset step again would fail it."""
     import tests.toy_envs  # noqa: F401  (registers StopOrGo-v0)
 
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("StopOrGo-v0")], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)

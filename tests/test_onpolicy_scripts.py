@@ -2,14 +2,14 @@
 
 import glob
 import os
-import runpy
-import sys
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.script_runs import exit_message, run, run_side_by_side, script_env
+from tests import toy_envs
+from tests.script_runs import exit_message, run, run_logged, run_side_by_side, script_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["vpg", "ppo", "ppo_penalty", "trpo"]
@@ -73,48 +73,79 @@ def test_tiny_runs_log_the_contract_tags(script, tmp_path):
             assert all((gain > 0) == (ok == 1) for gain, ok in zip(logged["losses/surrogate_improvement"], accepted))
 
 
+def statistics(rms):
+    """A copy of a RunningMeanStd's (mean, var, count)."""
+    return np.array(rms.mean, dtype=np.float64), np.array(rms.var, dtype=np.float64), float(rms.count)
+
+
+def assert_same_statistics(actual, expected, what):
+    for a, e, name in zip(actual, expected, ("mean", "var", "count")):
+        assert np.array_equal(a, e), f"{what}: {name} {a} != {e}"
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_save_load_evaluate_restores_weights_and_normalization(script, tmp_path):
-    train, eval_only = tmp_path / "train", tmp_path / "eval"
-    train.mkdir(), eval_only.mkdir()
-    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "1024", *TINY, *TINY_UPDATE.get(script, [])]
-    _, run_dir = run_ok(script, [*args, "--save-model"], train)
-    model = os.path.join(run_dir, f"{script}.pt")
+def test_evaluation_leaves_the_normalization_frozen_and_the_checkpoint_carries_it(script, tmp_path, monkeypatch):
+    """In this process, the statistics read just before and just after each evaluation (the periodic ones, the final
+    one, and an --eval-only run's): the observation and reward statistics of training never move, and the evaluation
+    normalizes with training's observation statistics, frozen (it would shift them with every observation otherwise).
+    The checkpoint carries both to the --eval-only run, which evaluates the same policy to the very same returns."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--env-id", "Pendulum-v1", "--total-timesteps", "512", *TINY, *TINY_UPDATE.get(script, [])]
+    evaluations, last = [], {}
+
+    def read_around_evaluations(tag, step, variables):
+        now = statistics(variables["obs_norm"].obs_rms), statistics(variables["reward_norm"].return_rms)
+        if not tag.startswith("eval/"):  # training's last log before an evaluation: its statistics then
+            last["training"] = now
+        elif tag in ("eval/mean_return", "eval/episodic_return"):  # logged as soon as `evaluate` returns
+            used = variables["final_obs_norm" if tag == "eval/episodic_return" else "eval_obs_norm"]
+            evaluations.append((tag, step, last.get("training"), now, statistics(used.obs_rms)))
+
+    # evaluations during training at the 2nd and the 4th (last) of four 128-step iterations, and the final one
+    _, trained = run_logged(script, *args, "--eval-frequency", "256", "--save-model", on_scalar=read_around_evaluations)
+    (model,) = glob.glob(os.path.join(tmp_path, "runs", "*", f"{script}.pt"))
     checkpoint = torch.load(model, weights_only=True)
-    assert checkpoint["obs_rms"]["count"] > 1000 and checkpoint["args"]["env_id"] == "Pendulum-v1"
-    assert {"agent", "return_rms", "versions"} <= set(checkpoint)
-    _, eval_dir = run_ok(script, [*args, "--load-model", model, "--eval-only"], eval_only)
-    logged = scalars(eval_dir)
-    # same deterministic policy, same normalization, same evaluation seed: the very same returns
-    assert logged["eval/episodic_return"] == scalars(run_dir)["eval/episodic_return"]
-    assert "charts/episodic_return" not in logged  # nothing was trained
-    assert torch.load(model, weights_only=True)["obs_rms"]["count"] == checkpoint["obs_rms"]["count"]
-    # the checkpoint is read onto the CPU whatever device trains: numpy cannot read statistics loaded onto a GPU
+    assert checkpoint["args"]["env_id"] == "Pendulum-v1" and {"agent", "versions"} <= set(checkpoint)
+    saved = tuple(tuple(x.numpy() if x.dim() else x.item() for x in (c["mean"], c["var"], c["count"]))
+                  for c in (checkpoint["obs_rms"], checkpoint["return_rms"]))
+    assert [(tag, step) for tag, step, *_ in evaluations] == [
+        ("eval/mean_return", 256), ("eval/mean_return", 512), ("eval/episodic_return", 0), ("eval/episodic_return", 1)]
+    assert_frozen(evaluations, "")
+    final = evaluations[-1][3]  # what training ended with, in the checkpoint (its count as a float32: as_tensor)
+    assert final[0][2] > 512  # every step's observation counted
+    for name, s, a in zip(("observation", "reward"), saved, final):
+        np.testing.assert_array_equal(s[0], a[0], err_msg=f"{name} mean")
+        np.testing.assert_array_equal(s[1], a[1], err_msg=f"{name} var")
+        assert s[2] == pytest.approx(a[2], rel=1e-6), f"{name} count"
+
+    # --eval-only: the statistics of the checkpoint, before and after its evaluation; the checkpoint read onto the CPU
+    # whatever device trains (numpy cannot read statistics loaded onto a GPU)
+    evaluations.clear()
+    last["training"] = saved
     locations, load = [], torch.load
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch, "load", lambda *a, **kw: locations.append(kw.get("map_location")) or load(*a, **kw))
-        patch.setattr(sys, "argv", [f"{script}.py", *args, "--load-model", model, "--eval-only", "--eval-episodes", "1"])
-        patch.chdir(eval_only)
-        runpy.run_path(os.path.join(ROOT, f"{script}.py"), run_name="__main__")
-    assert locations == ["cpu"]
+        _, evaluated = run_logged(script, *args, "--load-model", model, "--eval-only",
+                                  on_scalar=read_around_evaluations)
+    assert locations == ["cpu"] and len(evaluations) == 2
+    assert_frozen(evaluations, "--eval-only, ")
+    # same deterministic policy, same normalization, same evaluation seed: the very same returns; nothing trained
+    assert evaluated == {"eval/episodic_return": trained["eval/episodic_return"]}
+
     # a checkpoint of another environment is refused in one line, before a run folder is made
-    run_dirs = set(glob.glob(os.path.join(eval_only, "runs", "*")))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(eval_only)
-        message = exit_message(script, "--env-id", "HalfCheetah-v4", "--load-model", model, "--eval-only")
+    run_dirs = set(glob.glob(os.path.join(tmp_path, "runs", "*")))
+    message = exit_message(script, "--env-id", "HalfCheetah-v4", "--load-model", model, "--eval-only")
     # the whole reason on that one line (load_state_dict's own message spans several)
     assert message.startswith(f"{script}.py: error: cannot load {model!r}: RuntimeError"), message
     assert "size mismatch" in message, message
-    assert set(glob.glob(os.path.join(eval_only, "runs", "*"))) == run_dirs
+    assert set(glob.glob(os.path.join(tmp_path, "runs", "*"))) == run_dirs
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_same_seed_logs_identical_returns(script, tmp_path):
-    args = ["--env-id", "CartPole-v1", "--total-timesteps", "1024", *TINY, *TINY_UPDATE.get(script, [])]
-    logs = [scalars(run_dir) for _, run_dir in run_ok_side_by_side(script, [(args, tmp_path / "a"), (args, tmp_path / "b")])]
-    assert len(logs[0]["charts/episodic_return"]) > 10
-    for tag in ("charts/episodic_return", "losses/value_loss", "eval/episodic_return"):
-        assert logs[0][tag] == logs[1][tag]
+def assert_frozen(evaluations, run):
+    for tag, step, before, after, used in evaluations:
+        for name, b, a in zip(("observation", "reward"), before, after):
+            assert_same_statistics(a, b, f"{run}{tag} {step}: training's {name} statistics")
+        assert_same_statistics(used, after[0], f"{run}{tag} {step}: the evaluation's observation statistics")
 
 
 BAD_INPUTS = [
@@ -161,13 +192,15 @@ def test_bad_value_of_a_script_setting_gives_one_line_message(script, flag, tmp_
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_bootstraps_through_time_limit_truncation(script, tmp_path):
-    """StopOrGo-v0 (tests/toy_envs.py): an agent that bootstraps through the 2-step time limit learns
-    to "go" (deterministic return 0.4); one that treated truncation as termination would "stop" (1.0)."""
-    args = ["--env-id", "tests.toy_envs:StopOrGo-v0", "--gamma", "0.95", "--num-envs", "4", "--num-steps", "64",
-            "--total-timesteps", "4096", "--eval-episodes", "3"]
+def test_bootstraps_through_time_limit_truncation_from_the_true_final_observation(script, tmp_path):
+    """Climb-v0 (tests/toy_envs.py): an agent that bootstraps a 2-step episode's truncation from its true final
+    observation (the top) learns to climb (deterministic return -1); one that bootstrapped from the reset observation
+    (the bottom), or treated the truncation as termination, would stay at the bottom (0)."""
+    args = ["--env-id", "tests.toy_envs:Climb-v0", "--gamma", "0.95", "--num-envs", "4", "--num-steps", "64",
+            "--total-timesteps", "4096", "--eval-episodes", "3", *TINY_UPDATE.get(script, [])]
     _, run_dir = run_ok(script, args, tmp_path)
-    assert scalars(run_dir)["eval/episodic_return"] == pytest.approx([0.4, 0.4, 0.4])
+    climbed = toy_envs.TOP_REWARD - toy_envs.CLIMB_COST
+    assert scalars(run_dir)["eval/episodic_return"] == pytest.approx([climbed] * 3)
 
 
 @pytest.mark.parametrize("script", ["ppo", "ppo_penalty"])

@@ -94,7 +94,7 @@ def test_noise_clamps_use_the_space_bounds(script):
     module = importlib.import_module(script)
     low, high = torch.as_tensor(toy_envs_bounds.LOW), torch.as_tensor(toy_envs_bounds.HIGH)
     scale, bias = (high - low) / 2, (high + low) / 2
-    top = (bias + scale).expand(1000, 2)
+    top = (bias + scale).expand(1000, len(high))
     assert (top > high).any()  # what a saturated actor outputs
     torch.manual_seed(0)
     noisy = module.add_exploration_noise(top, scale, low, high, 0.1)

@@ -60,3 +60,43 @@ class ShiftedActions(StopOrGo):
 
 
 gym.register("ShiftedActions-v0", entry_point=ShiftedActions, max_episode_steps=TIME_LIMIT)
+
+
+CLIMB_COST, TOP_REWARD = 2.0, 1.0
+
+
+class Climb(gym.Env):
+    """An environment whose final and reset observations differ, and whose agent's choice depends on which of the two
+    a truncated episode bootstraps from. The observation is the agent's height: 0 at the bottom, where every episode
+    starts, and 1 at the top. At the bottom, action 0 ("stay") ends the episode (terminated) with reward 0 and action
+    1 ("climb") costs CLIMB_COST and leads to the top; at the top every action pays TOP_REWARD and stays there. A
+    TimeLimit truncates every episode after 2 steps: one climbing episode ends at the top, truncated.
+
+    With gamma = 0.95:
+    - bootstrapping through the truncation from the TRUE final observation (the top, correct): V(top) =
+      TOP_REWARD / (1 - gamma) = 20, climbing is worth -2 + 0.95 * 20 = 17 > 0, so the agent learns to climb and a
+      deterministic episode returns -2 + 1 = -1;
+    - from the reset observation (the bottom, what gymnasium's SAME_STEP autoreset returns): V(top) = 1 + 0.95 V(bottom)
+      and V(bottom) = 0 once the agent stays, climbing is worth -2 + 0.95 * 1 < 0: it stays, returns 0;
+    - treating the truncation as termination: V(top) = 1, the same: it stays, returns 0.
+    """
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.height = 0.0
+        return np.array([self.height], np.float32), {}
+
+    def step(self, action):
+        if self.height == 1.0:
+            return np.array([1.0], np.float32), TOP_REWARD, False, False, {}
+        if int(action) == 0:
+            return np.array([0.0], np.float32), 0.0, True, False, {}
+        self.height = 1.0
+        return np.array([1.0], np.float32), -CLIMB_COST, False, False, {}
+
+
+gym.register("Climb-v0", entry_point=Climb, max_episode_steps=TIME_LIMIT)
