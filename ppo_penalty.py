@@ -488,7 +488,8 @@ if __name__ == "__main__":
 
     if args.save_model and not args.eval_only:
         model_path = f"runs/{run_name}/{args.exp_name}.pt"
-        stats = lambda rms: {key: torch.as_tensor(getattr(rms, key)) for key in ("mean", "var", "count")}
+        # in the dtypes numpy holds them: as_tensor of the Python float count would round it to float32
+        stats = lambda rms: {k: torch.as_tensor(np.asarray(getattr(rms, k))) for k in ("mean", "var", "count")}
         torch.save({"agent": agent.state_dict(), "obs_rms": stats(obs_norm.obs_rms),
                     "return_rms": stats(reward_norm.return_rms), "args": vars(args), "versions": versions,
                     "beta": beta}, model_path)  # beta too: --load-model goes on with the penalty it had
