@@ -8,10 +8,14 @@ otherwise --commit, or HEAD, is taken, and a file `HARDWARE` describing the mach
 a folder without training episodes, e.g. an --eval-only run, is
 skipped, and two folders of the same environment, script and seed stop it with an error):
 - `{env_id}__{algo}.csv`: seed,global_step,episodic_return for every finished training episode;
-- `{env_id}.png`: all algorithms on one figure, mean over seeds with a 95% confidence band (Student t),
-  x = environment steps, with the command, commit, versions and hardware written under it;
+- `{env_id}.png`: mean over seeds with a 95% confidence band (Student t), x = environment steps, in two panels:
+  the on-policy scripts (vpg, trpo, ppo, ppo_penalty) and the off-policy ones (ddpg, td3, sac); a study's exp name
+  goes to the panel of the script its name starts with (`ppo-4x512`, `sac_tes0.7`), any other to a panel of its own,
+  and a panel without runs is left out. One color per algorithm in every figure, the legend below the panels and a
+  one-line caption: the protocol, the seed counts and --versions (commits and hardware are summary.csv's columns);
 - `summary.csv` (algo,env_id,total_timesteps,seeds,final_return_mean,final_return_std,eval_return_mean,
-  max_eval_return_mean,max_eval_return_std,sps_median,commit,hardware) and `summary.md`, one metric per protocol:
+  max_eval_return_mean,max_eval_return_std,sps_median,commit,hardware) and `summary.md` (--command under its
+  table), one metric per protocol:
   CleanRL's (mean of the last 100 training episodes per run, then mean +- std over seeds, the std with ddof 0 as
   openrlbenchmark reports it); the SB3 zoo's (the final deterministic evaluation, `eval/episodic_return`); Tianshou's
   and the TD3 paper's, from the periodic evaluations' means (`eval/mean_return`): `max_eval_return_mean/std`, per run
@@ -19,7 +23,8 @@ skipped, and two folders of the same environment, script and seed stop it with a
   the mean over seeds (the curve's best point, as Tianshou and the TD3 paper's stored curves compute it; never above
   the former). Both are optimistic statistics, the best of many noisy evaluations. An evaluation metric is blank,
   with a warning, unless every seed has it (runs made without `--eval-frequency` have no periodic ones).
-- with `--eval-curves`, each figure has a second panel: the periodic evaluations (mean and 95% band over seeds).
+- with `--eval-curves`, each figure has a second row of the same panels: the periodic evaluations (mean and 95% band
+  over seeds).
 """
 
 import argparse
@@ -55,6 +60,42 @@ SUMMARY_COLUMNS = ["algo", "env_id", "total_timesteps", "seeds", "final_return_m
                    "max_mean_eval_return", "sps_median", "commit", "hardware"]
 # one color per script in every figure, so that a reader can compare environments at a glance
 COLORS = dict(zip(["ppo", "ppo_penalty", "trpo", "vpg", "ddpg", "td3", "sac"], plt.get_cmap("tab10").colors))
+# other names (the exp names of studies) take these in the order of their sorted names
+EXTRA_COLORS = plt.get_cmap("tab10").colors[len(COLORS):] + plt.get_cmap("Dark2").colors
+FAMILIES = {"on-policy": ["vpg", "trpo", "ppo", "ppo_penalty"], "off-policy": ["ddpg", "td3", "sac"]}
+
+
+def script_of(algo):
+    """The script an exp name belongs to: the name itself or its prefix before a `_` or `-` (`ppo-4x512` is ppo),
+    the longest such script name first (`ppo_penalty_x` is ppo_penalty); None for any other name."""
+    for script in sorted(COLORS, key=len, reverse=True):
+        if algo == script or algo.startswith((script + "_", script + "-")):
+            return script
+    return None
+
+
+def panel_of(algo):
+    """The panel an algorithm's curves go to: its script's family, else a panel named after itself."""
+    script = script_of(algo)
+    return next((family for family, scripts in FAMILIES.items() if script in scripts), algo)
+
+
+def drawing_order(algos):
+    """The algorithms sorted by panel (on-policy, off-policy, then the others), in a panel by script, then name."""
+    scripts = [s for family in FAMILIES.values() for s in family]
+
+    def key(algo):
+        panel, script = panel_of(algo), script_of(algo)
+        return (list(FAMILIES).index(panel) if panel in FAMILIES else len(FAMILIES), panel,
+                scripts.index(script) if script else 0, algo)
+    return sorted(algos, key=key)
+
+
+def colors_for(algos):
+    """A color per algorithm: a script's own from COLORS, the other names the extra colors in sorted order."""
+    others = sorted(a for a in set(algos) if a not in COLORS)
+    return {**{a: COLORS[a] for a in algos if a in COLORS},
+            **{a: EXTRA_COLORS[i % len(EXTRA_COLORS)] for i, a in enumerate(others)}}
 
 
 def read_or(path, default):
@@ -118,15 +159,75 @@ def eval_band(seeds):
     return steps, curves.mean(0), half
 
 
+def seed_counts(algos):
+    """The seed counts of the algorithms' curves, as a caption says them: "5 seeds" or "3-5 seeds"."""
+    counts = sorted({len(seeds) for seeds in algos.values()})
+    return f"{counts[0]}{'-' + str(counts[-1]) if len(counts) > 1 else ''} seed{'s' if counts[-1] > 1 else ''}"
+
+
+def plot_env(algos, env_id, colors, versions="", eval_curves=False):
+    """One environment's figure: a column per panel (on-policy, off-policy, then others), training curves on top,
+    with `eval_curves` the periodic evaluations below, one legend under the panels and a one-line caption."""
+    order = drawing_order(algos)
+    panels = list(dict.fromkeys(panel_of(algo) for algo in order))
+    rows = 2 if eval_curves else 1
+    caption = (f"training episodes' returns: mean over {seed_counts(algos)} (legend) with a 95% Student t band, "
+               "cut off at the returns' range" + "; lower row: periodic deterministic evaluations" * eval_curves
+               + f"; {versions}" * bool(versions))
+    width = max(7.0 * len(panels), 10.0)
+    # the caption in one line where the figure is wide enough (8-point characters average ~0.53 em)
+    lines = textwrap.wrap(caption, int(width * 72 / (0.53 * 8)) - 4)
+    ncols = min(len(order), int(width / 1.8))  # legend entries ~1.8 inches wide
+    legend_height = 0.15 + 0.25 * -(-len(order) // ncols)  # inches, with ceil(entries / ncols) rows
+    caption_height = 0.05 + 0.15 * len(lines)
+    fig = plt.figure(figsize=(width, 4.2 * rows + legend_height + caption_height))
+    axes = fig.subplots(rows, len(panels), sharey="row", squeeze=False)
+    for col, panel in enumerate(panels):
+        axes[0, col].set(title=f"{env_id}: {panel}", xlabel="environment steps")
+        for algo in (a for a in order if panel_of(a) == panel):
+            seeds, color = algos[algo], colors[algo]
+            # up to the shortest run: past its end a seed has no data
+            grid = np.linspace(0, min(s["charts/episodic_return"][0][-1] for s in seeds.values()), 200)
+            mean, half = curve_band(seeds, grid)
+            axes[0, col].plot(grid, mean, color=color, label=f"{algo} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            # a light band, so that the means stay readable where the bands of several algorithms overlap
+            axes[0, col].fill_between(grid, mean - half, mean + half, color=color, alpha=0.15, linewidth=0)
+            if eval_curves and all("eval/mean_return" in s for s in seeds.values()):
+                steps, mean, half = eval_band(seeds)
+                axes[1, col].plot(steps, mean, color=color)
+                axes[1, col].fill_between(steps, mean - half, mean + half, color=color, alpha=0.15, linewidth=0)
+        if eval_curves:
+            axes[1, col].set(title=f"{env_id}: {panel}, periodic evaluation", xlabel="environment steps")
+            if not axes[1, col].lines:
+                axes[1, col].text(0.5, 0.5, "no periodic evaluations", transform=axes[1, col].transAxes, ha="center")
+    # the y-axis spans the episodes' returns: with 2-3 seeds a t-interval can reach far beyond them
+    returns = np.concatenate([s["charts/episodic_return"][1] for seeds in algos.values() for s in seeds.values()])
+    lo, hi = returns.min(), returns.max()
+    axes[0, 0].set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    axes[0, 0].set_ylabel("episodic return (mean of last 20 episodes)")
+    if eval_curves:
+        axes[1, 0].set_ylabel("mean return of the deterministic policy")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    height = fig.get_figheight()
+    # the panels with their titles and labels above the legend, the legend above the caption
+    fig.tight_layout(rect=(0, (legend_height + caption_height) / height, 1, 1))
+    handles = [line for ax in axes[0] for line in ax.lines]
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, caption_height / height), ncols=ncols,
+               frameon=False, fontsize=9)
+    fig.text(0.01, 0.03 / height, "\n".join(lines), fontsize=8, va="bottom")
+    return fig
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="folders holding run folders")
     parser.add_argument("--out", default="benchmark/results")
     parser.add_argument("--hardware", default="unspecified", help="the machine that made the runs without a HARDWARE file")
-    parser.add_argument("--command", default="", help="the command that made the runs, printed under each figure")
+    parser.add_argument("--command", default="", help="the command that made the runs, written under summary.md")
     parser.add_argument("--commit", default=None, help="the commit that made the runs without a COMMIT file (default: HEAD)")
-    parser.add_argument("--versions", default="", help="library versions, printed under each figure")
-    parser.add_argument("--eval-curves", action="store_true", help="a second panel of the periodic evaluations")
+    parser.add_argument("--versions", default="", help="library versions, in each figure's caption")
+    parser.add_argument("--eval-curves", action="store_true", help="a second row of the periodic evaluations")
     args = parser.parse_args()
     commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     os.makedirs(args.out, exist_ok=True)
@@ -185,45 +286,13 @@ def main():
             f.write(f"| {r['algo']} | {r['env_id']} | {r['total_timesteps']} | {r['seeds']} | "
                     f"{r['final_return_mean']} {spread} | {r['eval_return_mean']} | {max_eval} | {r['max_mean_eval_return']} | "
                     f"{r['sps_median']} |\n")
+        if args.command:
+            f.write(f"\nRuns made with: `{args.command}`\n")
 
+    colors = colors_for({algo for _, algo in groups})
     for env_id in sorted({env for env, _ in groups}):
-        if args.eval_curves:
-            fig, (ax, eval_ax) = plt.subplots(1, 2, figsize=(14, 5))
-        else:
-            fig, ax = plt.subplots(figsize=(8, 5))
-        returns = []
-        for (env, algo), seeds in sorted(groups.items()):
-            if env != env_id:
-                continue
-            returns += [s["charts/episodic_return"][1] for s in seeds.values()]
-            # up to the shortest run: past its end a seed has no data
-            grid = np.linspace(0, min(s["charts/episodic_return"][0][-1] for s in seeds.values()), 200)
-            mean, half = curve_band(seeds, grid)
-            label = f"{algo} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-            (line,) = ax.plot(grid, mean, color=COLORS.get(algo), label=label)
-            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2)
-            if args.eval_curves and all("eval/mean_return" in s for s in seeds.values()):
-                steps, mean, half = eval_band(seeds)
-                eval_ax.plot(steps, mean, color=line.get_color(), label=label)
-                eval_ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.2)
-        # the y-axis spans the episodes' returns: with 2-3 seeds a t-interval can reach far beyond them
-        lo, hi = np.min(np.concatenate(returns)), np.max(np.concatenate(returns))
-        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-        ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (mean of last 20 episodes)")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        if args.eval_curves:
-            eval_ax.set(title=f"{env_id}: periodic evaluation", xlabel="environment steps",
-                        ylabel="mean return of the deterministic policy")
-            eval_ax.grid(alpha=0.3)
-        env_commits = " ".join(sorted(set().union(*(c for (env, _), c in commits.items() if env == env_id))))
-        env_hardware = " + ".join(sorted(set().union(*(h for (env, _), h in hardware.items() if env == env_id))))
-        footer = (f"{args.command}\ncommit {env_commits}; {args.versions}; {env_hardware}; band: 95% CI over seeds "
-                  "(Student t), cut off at the range of the episodes' returns")
-        footer_lines = [part for line in footer.splitlines() for part in textwrap.wrap(line, 140)]
-        fig.text(0.01, 0.01, "\n".join(footer_lines), fontsize=7, va="bottom")
-        # room below the axes for the footer, which grows with the number of commits and hardware texts
-        fig.subplots_adjust(bottom=0.13 + 0.025 * len(footer_lines))
+        fig = plot_env({algo: seeds for (env, algo), seeds in groups.items() if env == env_id}, env_id, colors,
+                       args.versions, args.eval_curves)
         fig.savefig(os.path.join(args.out, f"{env_id}.png"), dpi=100)
         plt.close(fig)
     print(open(os.path.join(args.out, "summary.md")).read())

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import matplotlib.colors
 import matplotlib.figure
 import numpy as np
 import pytest
@@ -17,9 +18,9 @@ sys.path.insert(0, os.path.join(ROOT, "benchmark"))
 import plot  # noqa: E402
 
 
-def write_run(folder, seed, returns, evals, time=0, sps=None, periodic=()):
+def write_run(folder, seed, returns, evals, time=0, sps=None, periodic=(), algo="algo"):
     """A run as the scripts write it; `periodic`: (step, mean return) of evaluations during training."""
-    writer = SummaryWriter(os.path.join(folder, f"Toy-v0__algo__{seed}__{time}"))
+    writer = SummaryWriter(os.path.join(folder, f"Toy-v0__{algo}__{seed}__{time}"))
     for i, r in enumerate(returns):
         writer.add_scalar("charts/episodic_return", r, (i + 1) * 10)
         writer.add_scalar("charts/SPS", 100 * seed if sps is None else sps, (i + 1) * 10)
@@ -66,28 +67,99 @@ def test_commit_and_hardware_files_of_a_run_override_the_defaults(tmp_path):
     assert row["commit"] == "abc123 def456" and row["hardware"] == "2-core AMD EPYC VM + 2-core Intel Xeon VM"
 
 
-@pytest.mark.parametrize("n_hardware", [1, 6])
-def test_the_footer_stays_below_the_axes_and_inside_the_figure(tmp_path, monkeypatch, n_hardware):
-    runs, out = tmp_path / "runs", tmp_path / "out"
-    for seed in range(1, n_hardware + 1):
-        write_run(runs, seed, np.arange(10.0), [1.0])
-        (runs / f"Toy-v0__algo__{seed}__0" / "HARDWARE").write_text(f"2-core VM number {seed}, " + "two runs at a time " * 8)
-    saved = []  # per figure: its footer, the footer's box, the axes' box with labels and ticks, the figure's width
+def figures_of(monkeypatch, runs, out, *options):
+    """The figures plot.main() saves, not closed, so that their drawn objects can be inspected."""
+    saved = []
 
-    def save_and_measure(fig, *args, **kwargs):
+    def save_and_keep(fig, *args, **kwargs):
         save(fig, *args, **kwargs)
-        renderer = fig.canvas.get_renderer()  # before plot.py closes the figure
-        (footer,) = fig.texts
-        saved.append((footer.get_text(), footer.get_window_extent(renderer), fig.axes[0].get_tightbbox(renderer),
-                       fig.bbox.width))
+        saved.append(fig)
 
     save = matplotlib.figure.Figure.savefig
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", save_and_measure)
-    monkeypatch.setattr(sys, "argv", ["plot.py", str(runs), "--out", str(out)])
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", save_and_keep)
+    monkeypatch.setattr(plot.plt, "close", lambda fig: None)  # a closed figure's canvas has no renderer
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(runs), "--out", str(out), *options])
     plot.main()
-    ((text, text_box, axes_box, width),) = saved
-    assert text.count("\n") >= n_hardware  # the hardware texts wrap onto several lines
-    assert text_box.y1 < axes_box.y0 and 0 <= text_box.x0 and text_box.x1 <= width
+    return saved
+
+
+def test_each_algorithm_goes_to_the_panel_of_its_family():
+    for algo in ["vpg", "trpo", "ppo", "ppo_penalty", "ppo-4x512", "ppo_n8", "vpg_lr1e-3", "ppo_penalty-x"]:
+        assert plot.panel_of(algo) == "on-policy", algo
+    for algo in ["ddpg", "td3", "sac", "sac_tes0.7", "td3-big", "ddpg_lr3e-4"]:
+        assert plot.panel_of(algo) == "off-policy", algo
+    # the longest script name that is a prefix up to a separator; no separator, no match
+    assert plot.script_of("ppo_penalty_beta3") == "ppo_penalty" and plot.script_of("ppo_clip") == "ppo"
+    for algo in ["algo", "sacx", "ppopenalty", "dqn_atari", "a-ppo"]:
+        assert plot.script_of(algo) is None and plot.panel_of(algo) == algo
+
+
+def test_colors_are_the_scripts_own_and_further_ones_in_a_fixed_order():
+    colors = plot.colors_for(["sac", "zeta", "ppo-4x512", "ppo"])
+    assert colors["sac"] == plot.COLORS["sac"] and colors["ppo"] == plot.COLORS["ppo"]
+    assert colors["ppo-4x512"] == plot.EXTRA_COLORS[0] and colors["zeta"] == plot.EXTRA_COLORS[1]  # sorted names
+    assert plot.colors_for(["zeta", "ppo", "ppo-4x512"]) == {k: colors[k] for k in ["zeta", "ppo", "ppo-4x512"]}
+    assert not set(plot.EXTRA_COLORS) & set(plot.COLORS.values())
+    assert len(set(plot.EXTRA_COLORS)) == len(plot.EXTRA_COLORS)
+
+
+def test_the_figure_has_a_panel_per_family_and_one_legend_below_them(tmp_path, monkeypatch):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for algo, seeds in [("sac", [1]), ("ppo", [1, 2]), ("other", [1]), ("ppo-4x512", [1])]:
+        for seed in seeds:
+            write_run(runs, seed, np.arange(10.0) * seed, [1.0], algo=algo, periodic=[(50, 1.0)] * (algo != "sac"))
+    (fig,) = figures_of(monkeypatch, runs, out)
+    assert [ax.get_title() for ax in fig.axes] == ["Toy-v0: on-policy", "Toy-v0: off-policy", "Toy-v0: other"]
+    assert [[line.get_label() for line in ax.lines] for ax in fig.axes] == [
+        ["ppo (2 seeds)", "ppo-4x512 (1 seed)"], ["sac (1 seed)"], ["other (1 seed)"]]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["ppo (2 seeds)", "ppo-4x512 (1 seed)", "sac (1 seed)",
+                                                        "other (1 seed)"]
+    colors = [matplotlib.colors.to_rgb(line.get_color()) for ax in fig.axes for line in ax.lines]
+    assert colors[0] == plot.COLORS["ppo"] and colors[2] == plot.COLORS["sac"] and len(set(colors)) == 4
+    assert all(band.get_alpha() <= 0.2 for ax in fig.axes for band in ax.collections)  # light bands
+    # the legend is outside every panel
+    renderer = fig.canvas.get_renderer()
+    legend_box = legend.get_window_extent(renderer)
+    assert all(legend_box.y1 < ax.get_tightbbox(renderer).y0 for ax in fig.axes)
+    # with --eval-curves a second row of the same panels; sac, without periodic evaluations, has no eval curve
+    (fig,) = figures_of(monkeypatch, runs, out, "--eval-curves")
+    assert [ax.get_title() for ax in fig.axes][3:] == [
+        "Toy-v0: on-policy, periodic evaluation", "Toy-v0: off-policy, periodic evaluation",
+        "Toy-v0: other, periodic evaluation"]
+    assert [len(ax.lines) for ax in fig.axes] == [2, 1, 1, 2, 0, 1]
+
+
+def test_a_study_of_one_family_has_one_panel(tmp_path, monkeypatch):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, 1, np.arange(10.0), [1.0], algo="vpg_lr1e-3")
+    write_run(runs, 1, np.arange(10.0), [1.0], algo="vpg")
+    (fig,) = figures_of(monkeypatch, runs, out)
+    assert [ax.get_title() for ax in fig.axes] == ["Toy-v0: on-policy"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["vpg (1 seed)", "vpg_lr1e-3 (1 seed)"]
+
+
+@pytest.mark.parametrize("algos, options", [(["algo"], []), (["ppo", "sac", "other"], ["--eval-curves"])])
+def test_the_caption_is_one_line_below_the_legend_without_commit_or_hardware(tmp_path, monkeypatch, algos, options):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for algo in algos:
+        for seed in [1, 2]:
+            write_run(runs, seed, np.arange(10.0), [1.0], algo=algo, periodic=[(50, 1.0)])
+    versions = "torch 2.13.0 CPU, gymnasium 1.4.0, mujoco 4.0.0"
+    (fig,) = figures_of(monkeypatch, runs, out, "--hardware", "2-core VM", "--commit", "abc123", "--versions",
+                        versions, "--command", "bash benchmark/ppo.sh", *options)
+    (caption,) = fig.texts
+    text = caption.get_text()
+    assert "\n" not in text and "mean over 2 seeds" in text and versions in text
+    assert not any(word in text for word in ["2-core VM", "abc123", "ppo.sh"])
+    renderer = fig.canvas.get_renderer()
+    box, legend_box = caption.get_window_extent(renderer), fig.legends[0].get_window_extent(renderer)
+    assert box.y1 < legend_box.y0 and 0 <= box.x0 and box.x1 <= fig.bbox.width and box.y0 >= 0
+    assert all(legend_box.y1 < ax.get_tightbbox(renderer).y0 for ax in fig.axes)
+    # the provenance stays in the tables
+    (row,) = [r for r in csv.DictReader(open(out / "summary.csv")) if r["algo"] == algos[0]]
+    assert row["commit"] == "abc123" and row["hardware"] == "2-core VM"
+    assert (out / "summary.md").read_text().endswith("\nRuns made with: `bash benchmark/ppo.sh`\n")
 
 
 def test_one_seed_has_no_spread(tmp_path):

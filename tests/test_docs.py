@@ -166,6 +166,33 @@ def test_results_table_holds_the_grid_summary(script):
                                            f"summary.csv: {value!r}"
 
 
+def test_readme_results_round_the_grid_summary():
+    """README.md's two results tables (| `ppo.py` | one cell per environment |) hold summary.csv's last-100
+    mean +- std and its final evaluation, rounded to integers, for every script and environment of the grid."""
+    with open(os.path.join(ROOT, "benchmark", "results", "grid", "summary.csv"), newline="") as f:
+        summary = {(row["algo"], row["env_id"]): row for row in csv.DictReader(f)}
+    env_ids = sorted({env_id for _, env_id in summary}, key=["HalfCheetah-v4", "Hopper-v4", "Walker2d-v4",
+                                                              "Ant-v4"].index)
+    tables, header = [], None
+    for line in prose(read(os.path.join(ROOT, "README.md"))).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells and cells[1:] == env_ids:
+            header, rows = cells, {}
+            tables.append(rows)
+        elif cells and header and re.fullmatch(r"`\w+\.py`", cells[0]):
+            rows[cells[0].strip("`")[: -len(".py")]] = cells[1:]
+        elif not cells:
+            header = None
+    assert len(tables) == 2, f"README.md should hold two results tables over {env_ids}, found {len(tables)}"
+    rnd = lambda value: str(int(float(value) + 0.5))  # half up, as a reader rounds (782.5 -> 783); all positive
+    for rows, expected in zip(tables, [lambda r: f"{rnd(r['final_return_mean'])} ± {rnd(r['final_return_std'])}",
+                                       lambda r: rnd(r["eval_return_mean"])]):
+        assert set(rows) == {algo for algo, _ in summary}, f"README.md rows {sorted(rows)}"
+        for algo, cells in rows.items():
+            for env_id, cell in zip(env_ids, cells):
+                assert cell == expected(summary[algo, env_id]), f"README.md, {algo} on {env_id}: {cell!r}"
+
+
 def run_python(*args, cwd):
     """A Python process from `cwd` at one OpenMP thread (CI has two cores), rendering headless."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
