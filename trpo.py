@@ -124,7 +124,10 @@ class Args:
     anneal_lr: bool = True
     """decay the value function's learning rate linearly to 0 over the run (as CleanRL's PPO; Spinning Up: constant)"""
     train_v_iters: int = 80
-    """full-batch gradient steps on the value function per batch (80, Spinning Up)"""
+    """passes of the value function over each batch (80, Spinning Up): one full-batch step each, or with
+    --vf-minibatch-size one pass in shuffled minibatches (SB3 zoo's MuJoCo TRPO: 20 passes of 128)"""
+    vf_minibatch_size: int | None = None
+    """minibatch size of the value function's passes (None: the full batch, Spinning Up)"""
     norm_adv: bool = True
     """normalize advantages over the batch (Spinning Up does)"""
     init_log_std: float = -0.69
@@ -303,7 +306,7 @@ def check_args(args):
     """Every check of the input, before any work: a one-line error that names the problem, never a traceback."""
     script, batch_size = os.path.basename(__file__), args.num_envs * args.num_steps
     for name in ("total_timesteps", "num_envs", "num_steps", "train_v_iters", "cg_iters", "backtrack_iters",
-                 "vf_learning_rate", "delta", "torch_threads"):  # None: torch's default threads
+                 "vf_learning_rate", "delta", "vf_minibatch_size", "torch_threads"):  # None: the default
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for failed, message in [
@@ -473,10 +476,12 @@ if __name__ == "__main__":
 
         # step 9: fit the value function on the rewards-to-go
         for _ in range(args.train_v_iters):
-            v_loss = 0.5 * ((agent.value(b_obs) - b_returns) ** 2).mean()
-            vf_optimizer.zero_grad(set_to_none=True)
-            v_loss.backward()
-            vf_optimizer.step()
+            for mb in (torch.randperm(len(b_obs), device=device).split(args.vf_minibatch_size)
+                       if args.vf_minibatch_size else [slice(None)]):
+                v_loss = 0.5 * ((agent.value(b_obs[mb]) - b_returns[mb]) ** 2).mean()
+                vf_optimizer.zero_grad(set_to_none=True)
+                v_loss.backward()
+                vf_optimizer.step()
 
         if not torch.isfinite(nn.utils.parameters_to_vector(agent.parameters())).all():
             writer.close()
