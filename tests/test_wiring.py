@@ -2,12 +2,15 @@
 process at every call (tests/script_runs.py: calls_of). A helper can be right and still be called with the wrong
 beta, noise setting or sign."""
 
+import math
+import os
+
 import gymnasium as gym
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from tests.script_runs import calls_of, run_logged
+from tests.script_runs import ROOT, calls_of, run_logged
 
 STEP_COUNT = "tests.toy_envs_continuous:StepCount-v0"  # asymmetric bounds: low [-1, 0], high [3, 0.5]
 
@@ -103,3 +106,34 @@ def test_sac_loop_passes_the_tuned_alpha_and_the_policys_own_log_prob_to_the_tem
         run_logged("sac", *args)
     # every 2nd of 60 updates, 2 policy and temperature steps; alpha moves from 1
     assert len(policy_steps) == len(temperature_steps) == 60 and len(set(temperature_steps)) == 60
+
+
+@pytest.mark.parametrize("minibatch_size", [None, 20])
+def test_trpo_fits_the_value_function_in_passes_over_every_transition_of_the_batch(tmp_path, monkeypatch,
+                                                                                    minibatch_size):
+    """Step 9: --train-v-iters passes over the batch's transitions (the autoreset steps left out), each one full-batch
+    step by default, or with --vf-minibatch-size shuffled minibatches that together hold every transition once."""
+    monkeypatch.chdir(tmp_path)
+    source = open(os.path.join(ROOT, "trpo.py")).read().splitlines()
+    fit_line = next(i + 1 for i, line in enumerate(source) if "agent.value(b_obs[mb])" in line)
+    fits = []
+
+    def on_call(_, arguments, caller):
+        if caller.f_lineno == fit_line:
+            fits.append((arguments["obs"].clone(), caller.f_globals["b_obs"].clone()))
+
+    args = ["--env-id", "CartPole-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "128",
+            "--train-v-iters", "3", "--eval-episodes", "0"]
+    with calls_of("trpo", {"value"}, on_call):
+        run_logged("trpo", *args, *(["--vf-minibatch-size", str(minibatch_size)] if minibatch_size else []))
+    b_obs = fits[0][1]
+    assert len(b_obs) < 128  # CartPole's episodes ended inside the batch: their autoreset steps are not in it
+    assert all(torch.equal(batch, b_obs) for _, batch in fits)
+    sizes = [len(obs) for obs, _ in fits]
+    per_pass = math.ceil(len(b_obs) / (minibatch_size or len(b_obs)))
+    assert sizes == ([minibatch_size] * (per_pass - 1) + [len(b_obs) - minibatch_size * (per_pass - 1)]) * 3 \
+        if minibatch_size else sizes == [len(b_obs)] * 3
+    rows = lambda obs: sorted(map(tuple, obs.tolist()))
+    passes = [torch.cat([obs for obs, _ in fits[i * per_pass : (i + 1) * per_pass]]) for i in range(3)]
+    assert all(rows(p) == rows(b_obs) for p in passes)  # each pass holds every transition exactly once
+    assert all(torch.equal(p, b_obs) for p in passes) == (minibatch_size is None)  # shuffled only in minibatches
