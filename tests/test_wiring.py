@@ -112,7 +112,7 @@ def test_sac_loop_passes_the_tuned_alpha_and_the_policys_own_log_prob_to_the_tem
 def test_trpo_fits_the_value_function_in_passes_over_every_transition_of_the_batch(tmp_path, monkeypatch,
                                                                                     minibatch_size):
     """Step 9: --train-v-iters passes over the batch's transitions (the autoreset steps left out), each one full-batch
-    step by default, or with --vf-minibatch-size shuffled minibatches that together hold every transition once."""
+    step with --vf-minibatch-size None (Spinning Up), else shuffled minibatches that hold every transition once."""
     monkeypatch.chdir(tmp_path)
     source = open(os.path.join(ROOT, "trpo.py")).read().splitlines()
     fit_line = next(i + 1 for i, line in enumerate(source) if "agent.value(b_obs[mb])" in line)
@@ -125,7 +125,7 @@ def test_trpo_fits_the_value_function_in_passes_over_every_transition_of_the_bat
     args = ["--env-id", "CartPole-v1", "--num-envs", "2", "--num-steps", "64", "--total-timesteps", "128",
             "--train-v-iters", "3", "--eval-episodes", "0"]
     with calls_of("trpo", {"value"}, on_call):
-        run_logged("trpo", *args, *(["--vf-minibatch-size", str(minibatch_size)] if minibatch_size else []))
+        run_logged("trpo", *args, "--vf-minibatch-size", str(minibatch_size))  # "None": full batch
     b_obs = fits[0][1]
     assert len(b_obs) < 128  # CartPole's episodes ended inside the batch: their autoreset steps are not in it
     assert all(torch.equal(batch, b_obs) for _, batch in fits)
